@@ -1,0 +1,23 @@
+namespace EchoKit;
+
+/// <summary>Why a connection ended. The first reason decided wins; later causes do not change it.</summary>
+public enum ConnectionCloseReason
+{
+    /// <summary>The client shut down its sending side or closed; everything it sent had been echoed.</summary>
+    ClientClosed = 0,
+
+    /// <summary>The client reset or aborted the connection (RST, broken pipe).</summary>
+    ConnectionReset = 1,
+
+    /// <summary>No byte was received or sent for <see cref="EchoServerOptions.IdleTimeout"/>.</summary>
+    IdleTimeout = 2,
+
+    /// <summary>
+    /// The server was stopping: the connection was closed after its in-flight echo, or aborted when
+    /// <see cref="EchoServerOptions.ShutdownTimeout"/> ran out.
+    /// </summary>
+    ServerStopping = 3,
+
+    /// <summary>An unexpected socket error ended the connection.</summary>
+    Error = 4,
+}

@@ -1,0 +1,236 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using EchoKit.Internal;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EchoKit;
+
+/// <summary>
+/// An RFC 862 echo server: every byte a client sends on a connection is sent back to it, in order, until the
+/// client closes. Start it with <see cref="StartAsync"/>, read the real bound <see cref="EndPoints"/>, and stop it
+/// with <see cref="StopAsync"/> (graceful) or <see cref="DisposeAsync"/> (immediate).
+/// </summary>
+public sealed partial class EchoServer : IAsyncDisposable
+{
+    private readonly Lock _stateLock = new();
+    private readonly EchoServerOptions _options;
+    private readonly ILogger _logger;
+    private readonly ConnectionManager _connections;
+    private readonly ServerContext _context;
+    private readonly CancellationTokenSource _abortDrain = new();
+    private readonly List<EchoListener> _listeners = [];
+    private IReadOnlyList<EndPoint> _endPoints = [];
+    private Timer? _idleTimer;
+    private State _state;
+    private Task? _stopTask;
+
+    /// <summary>Creates a server; nothing is bound until <see cref="StartAsync"/>.</summary>
+    /// <param name="options">The settings; copied, then validated.</param>
+    /// <param name="loggerFactory">Where to log (category <c>EchoKit.EchoServer</c>); none when <see langword="null"/>.</param>
+    /// <param name="meterFactory">Creates the <c>EchoKit</c> meter; a private meter is used when <see langword="null"/>.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException">An option is invalid; the message names it and its rule.</exception>
+    public EchoServer(EchoServerOptions options, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Clone();
+        _options.Validate();
+        _logger = (ILogger?)loggerFactory?.CreateLogger<EchoServer>() ?? NullLogger.Instance;
+        _connections = new ConnectionManager(_options.MaxConnections);
+        _context = new ServerContext(this, _options, _logger, new EchoServerMetrics(meterFactory, _connections), _connections);
+    }
+
+    private enum State
+    {
+        Created,
+        Starting,
+        Running,
+        Stopped,
+    }
+
+    /// <summary>
+    /// The endpoints the server is listening on, with the real ports (when port 0 was asked for); empty before
+    /// <see cref="StartAsync"/> has completed.
+    /// </summary>
+    public IReadOnlyList<EndPoint> EndPoints => _endPoints;
+
+    /// <summary>Binds every endpoint and starts accepting. If any endpoint fails to bind, none stays bound.</summary>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <exception cref="InvalidOperationException">The server was already started or stopped.</exception>
+    /// <exception cref="IOException">An endpoint could not be bound (for example the port is in use); the message names it.</exception>
+    public Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_stateLock)
+        {
+            if (_state != State.Created)
+            {
+                throw new InvalidOperationException($"EchoServer can be started only once; it is {_state.ToString().ToLowerInvariant()}.");
+            }
+
+            _state = State.Starting;
+        }
+
+        try
+        {
+            foreach (var endPoint in _options.EndPoints)
+            {
+                var listener = EchoListener.Bind(_context, endPoint);
+                _listeners.Add(listener);
+                _connections.AddListener(listener);
+            }
+        }
+        catch
+        {
+            foreach (var listener in _listeners)
+            {
+                listener.Dispose();
+            }
+
+            lock (_stateLock)
+            {
+                _state = State.Stopped;
+            }
+
+            _context.Dispose();
+            throw;
+        }
+
+        _endPoints = _listeners.Select(l => l.EndPoint).ToArray();
+        if (_options.IdleTimeout is { } idleTimeout)
+        {
+            var idleMs = (long)idleTimeout.TotalMilliseconds;
+            var period = TimeSpan.FromMilliseconds(Math.Clamp(idleMs / 4, 10, 1000));
+            _idleTimer = new Timer(_ => CloseIdleConnections(idleMs), null, period, period);
+        }
+
+        lock (_stateLock)
+        {
+            _state = State.Running;
+        }
+
+        foreach (var listener in _listeners)
+        {
+            EchoServerLog.Listening(_logger, listener.EndPoint);
+            listener.Start();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Stops gracefully: stops accepting, lets each connection finish the echo it is writing (reading nothing
+    /// more) until <see cref="EchoServerOptions.ShutdownTimeout"/> passes or <paramref name="cancellationToken"/>
+    /// is cancelled, then aborts what is left. Safe to call more than once and concurrently; every call completes
+    /// when the server has stopped.
+    /// </summary>
+    /// <param name="cancellationToken">Cancel to cut the graceful drain short and abort the remaining connections.</param>
+    public Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        Task stopTask;
+        lock (_stateLock)
+        {
+            if (_state == State.Created)
+            {
+                _state = State.Stopped;
+                _context.Dispose();
+                return Task.CompletedTask;
+            }
+
+            _stopTask ??= StopCoreAsync();
+            stopTask = _stopTask;
+        }
+
+        if (cancellationToken.CanBeCanceled && !stopTask.IsCompleted)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                CancelDrain();
+            }
+            else
+            {
+                var registration = cancellationToken.UnsafeRegister(static s => ((EchoServer)s!).CancelDrain(), this);
+                return AwaitAndUnregister(stopTask, registration);
+            }
+        }
+
+        return stopTask;
+
+        static async Task AwaitAndUnregister(Task task, CancellationTokenRegistration registration)
+        {
+            await using (registration)
+            {
+                await task.ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Stops at once: stops accepting and aborts every connection without a drain. Safe to call more than once.</summary>
+    /// <returns>A task that completes when the server has stopped.</returns>
+    public ValueTask DisposeAsync() => new(StopAsync(new CancellationToken(canceled: true)));
+
+    /// <summary>A consistent snapshot of the server's counters.</summary>
+    /// <returns>The counters at one instant.</returns>
+    public EchoServerStatistics GetStatistics() => _connections.GetStatistics();
+
+    /// <summary>Connections and buffers rented from the pools and not returned; for tests.</summary>
+    internal (long Connections, long Buffers) PoolOutstanding => (_context.ConnectionPool.Outstanding, _context.Buffers.Outstanding);
+
+    private void CancelDrain()
+    {
+        try
+        {
+            _abortDrain.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already stopped.
+        }
+    }
+
+    private async Task StopCoreAsync()
+    {
+        // Let the caller return before the drain: the first await below may complete synchronously.
+        await Task.Yield();
+        foreach (var listener in _listeners)
+        {
+            listener.Dispose();
+        }
+
+        _idleTimer?.Dispose();
+        var drained = _connections.BeginShutdown(static c => c.BeginGracefulClose());
+        EchoServerLog.Stopping(_logger, _connections.Live, _options.ShutdownTimeout);
+        try
+        {
+            await drained.WaitAsync(_options.ShutdownTimeout, _abortDrain.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+            EchoServerLog.AbortingAfterShutdownTimeout(_logger, _connections.Live);
+            _connections.ForEach(static c => c.Abort(ConnectionCloseReason.ServerStopping));
+            await drained.ConfigureAwait(false);
+        }
+
+        lock (_stateLock)
+        {
+            _state = State.Stopped;
+        }
+
+        _context.Dispose();
+        _abortDrain.Dispose();
+        EchoServerLog.Stopped(_logger);
+    }
+
+    private void CloseIdleConnections(long idleTimeoutMs)
+    {
+        var now = Environment.TickCount64;
+        _connections.ForEach(c =>
+        {
+            if (c.IsIdle(now, idleTimeoutMs))
+            {
+                c.Abort(ConnectionCloseReason.IdleTimeout);
+            }
+        });
+    }
+}

@@ -1,0 +1,171 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace EchoKit;
+
+/// <summary>
+/// Settings for an <see cref="EchoServer"/>. The server takes a copy when it is constructed, so changing
+/// an instance afterwards does not affect a server already built from it.
+/// </summary>
+public sealed class EchoServerOptions
+{
+    /// <summary>The largest value accepted for <see cref="ReceiveBufferSize"/>: 16 MiB.</summary>
+    public const int MaxReceiveBufferSize = 16 * 1024 * 1024;
+
+    /// <summary>The smallest value accepted for <see cref="ReceiveBufferSize"/>: 64 bytes.</summary>
+    public const int MinReceiveBufferSize = 64;
+
+    /// <summary>
+    /// The endpoints to listen on: <see cref="IPEndPoint"/> (IPv4 or IPv6; port 0 picks a free port, read
+    /// the real one from <see cref="EchoServer.EndPoints"/>) or <see cref="UnixDomainSocketEndPoint"/>.
+    /// At least one is required. Defaults to empty.
+    /// </summary>
+    public IList<EndPoint> EndPoints { get; } = new List<EndPoint>();
+
+    /// <summary>
+    /// Whether an endpoint on <see cref="IPAddress.IPv6Any"/> also accepts IPv4 clients (a dual-mode socket).
+    /// Defaults to <see langword="true"/>.
+    /// </summary>
+    public bool DualMode { get; set; } = true;
+
+    /// <summary>The length of the kernel's queue of connections not yet accepted. Defaults to 512.</summary>
+    public int Backlog { get; set; } = 512;
+
+    /// <summary>
+    /// The most connections served at once; a connection beyond it is closed at once and counted as rejected,
+    /// because an echo service open to untrusted clients must bound its memory. Defaults to 10,000.
+    /// </summary>
+    public int MaxConnections { get; set; } = 10_000;
+
+    /// <summary>
+    /// The size in bytes of the buffer each receive fills; it is also the most echo data one connection holds
+    /// in the server (bytes are received, sent back from the same buffer, and only then is more received).
+    /// Defaults to 8192.
+    /// </summary>
+    public int ReceiveBufferSize { get; set; } = 8192;
+
+    /// <summary>
+    /// Whether a connection waits for data with a zero-byte receive before it takes a buffer from the pool, so
+    /// an idle connection holds no buffer. Costs one extra system call per receive when data is not already
+    /// waiting; turn it off to trade memory per idle connection for speed. Defaults to <see langword="true"/>.
+    /// </summary>
+    public bool WaitForDataBeforeAllocatingBuffer { get; set; } = true;
+
+    /// <summary>
+    /// How long a connection may go without receiving or sending a byte before the server closes it; a pending
+    /// send that makes no progress counts as no traffic. <see langword="null"/> turns it off. Defaults to <see langword="null"/>.
+    /// </summary>
+    public TimeSpan? IdleTimeout { get; set; }
+
+    /// <summary>
+    /// How long <see cref="EchoServer.StopAsync"/> lets connections finish the echo they are writing before it
+    /// aborts them. Defaults to 5 seconds.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Whether to disable Nagle's algorithm (<see cref="SocketOptionName.NoDelay"/>) on TCP connections so
+    /// each echo leaves at once. Defaults to <see langword="true"/>.
+    /// </summary>
+    public bool NoDelay { get; set; } = true;
+
+    /// <summary>
+    /// Whether to enable TCP keep-alive probes (<see cref="SocketOptionName.KeepAlive"/>) on connections, with
+    /// the operating system's timings. Defaults to <see langword="false"/>.
+    /// </summary>
+    public bool KeepAlive { get; set; }
+
+    /// <summary>
+    /// Checks every setting and throws when one is invalid.
+    /// </summary>
+    /// <exception cref="ArgumentException">
+    /// A setting is invalid; the message names each invalid setting and its rule, and
+    /// <see cref="ArgumentException.ParamName"/> names the first.
+    /// </exception>
+    public void Validate()
+    {
+        var errors = GetValidationErrors();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join(" ", errors.Select(e => e.Message)), errors[0].OptionName);
+        }
+    }
+
+    internal List<(string OptionName, string Message)> GetValidationErrors()
+    {
+        var errors = new List<(string, string)>();
+        void Fail(string name, string rule) => errors.Add((name, $"EchoServerOptions.{name} {rule}."));
+
+        if (EndPoints.Count == 0)
+        {
+            Fail(nameof(EndPoints), "must contain at least one endpoint");
+        }
+
+        var seen = new HashSet<EndPoint>();
+        for (var i = 0; i < EndPoints.Count; i++)
+        {
+            var endPoint = EndPoints[i];
+            if (endPoint is null)
+            {
+                Fail(nameof(EndPoints), $"must not contain null (index {i})");
+            }
+            else if (endPoint is not IPEndPoint and not UnixDomainSocketEndPoint)
+            {
+                Fail(nameof(EndPoints), $"must contain only IPEndPoint or UnixDomainSocketEndPoint, not {endPoint.GetType().Name} (index {i})");
+            }
+            else if (!(endPoint is IPEndPoint { Port: 0 }) && !seen.Add(endPoint))
+            {
+                Fail(nameof(EndPoints), $"must not contain {endPoint} twice");
+            }
+        }
+
+        if (Backlog <= 0)
+        {
+            Fail(nameof(Backlog), $"must be greater than 0 (was {Backlog})");
+        }
+
+        if (MaxConnections <= 0)
+        {
+            Fail(nameof(MaxConnections), $"must be greater than 0 (was {MaxConnections})");
+        }
+
+        if (ReceiveBufferSize is < MinReceiveBufferSize or > MaxReceiveBufferSize)
+        {
+            Fail(nameof(ReceiveBufferSize), $"must be between {MinReceiveBufferSize} and {MaxReceiveBufferSize} bytes (was {ReceiveBufferSize})");
+        }
+
+        if (IdleTimeout is { } idle && (idle <= TimeSpan.Zero || idle.TotalMilliseconds > int.MaxValue))
+        {
+            Fail(nameof(IdleTimeout), $"must be greater than zero and at most {TimeSpan.FromMilliseconds(int.MaxValue)}, or null to turn it off (was {idle})");
+        }
+
+        if (ShutdownTimeout < TimeSpan.Zero || ShutdownTimeout.TotalMilliseconds > int.MaxValue)
+        {
+            Fail(nameof(ShutdownTimeout), $"must be zero or greater and at most {TimeSpan.FromMilliseconds(int.MaxValue)} (was {ShutdownTimeout})");
+        }
+
+        return errors;
+    }
+
+    internal EchoServerOptions Clone()
+    {
+        var copy = new EchoServerOptions
+        {
+            DualMode = DualMode,
+            Backlog = Backlog,
+            MaxConnections = MaxConnections,
+            ReceiveBufferSize = ReceiveBufferSize,
+            WaitForDataBeforeAllocatingBuffer = WaitForDataBeforeAllocatingBuffer,
+            IdleTimeout = IdleTimeout,
+            ShutdownTimeout = ShutdownTimeout,
+            NoDelay = NoDelay,
+            KeepAlive = KeepAlive,
+        };
+        foreach (var endPoint in EndPoints)
+        {
+            copy.EndPoints.Add(endPoint);
+        }
+
+        return copy;
+    }
+}

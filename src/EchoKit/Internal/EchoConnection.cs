@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace EchoKit.Internal;
+
+/// <summary>
+/// One client connection: a socket, one reusable <see cref="SocketAsyncEventArgs"/> and, while data is in
+/// flight, one pooled buffer. Pooled and reused for later connections. Exactly one I/O operation or one pump
+/// runs at a time, so the pump alone owns the close and the return to the pool; other threads only decide a
+/// close reason and poke the socket (<see cref="Abort"/>, <see cref="BeginGracefulClose"/>).
+/// </summary>
+internal sealed partial class EchoConnection : IThreadPoolWorkItem, IDisposable
+{
+    private const int Open = -1;
+
+    private readonly ServerContext _context;
+    private readonly IoEventArgs _args;
+    private Socket? _socket;
+    private int _closeReason = Open;
+    private bool _closeStarted;
+    private SocketError _closeError;
+    private long _startTimestamp;
+    private EndPoint? _localEndPoint;
+    private EndPoint? _remoteEndPoint;
+
+    public EchoConnection(ServerContext context)
+    {
+        _context = context;
+        _args = new IoEventArgs(this);
+    }
+
+    public long Id { get; private set; }
+
+    public EchoListener Listener { get; private set; } = null!;
+
+    /// <summary>Written only by the pump; read under the manager's lock for statistics (atomic on 64-bit).</summary>
+    public long BytesReceived;
+
+    public long BytesSent;
+
+    /// <summary><see cref="Environment.TickCount64"/> of the last completed receive or send, for the idle timeout.</summary>
+    public long LastActivity;
+
+    // Links in the ConnectionManager's list, guarded by its lock.
+    public EchoConnection? Previous;
+    public EchoConnection? Next;
+
+    public void Initialize(long id, EchoListener listener, Socket socket)
+    {
+        Id = id;
+        Listener = listener;
+        _socket = socket;
+        _closeReason = Open;
+        _closeStarted = false;
+        _closeError = SocketError.Success;
+        BytesReceived = BytesSent = 0;
+        _startTimestamp = Stopwatch.GetTimestamp();
+        LastActivity = Environment.TickCount64;
+        if (_context.Server.WantsConnectionDetails(_context.Logger))
+        {
+            _localEndPoint = TryGet(static s => s.LocalEndPoint, socket);
+            _remoteEndPoint = TryGet(static s => s.RemoteEndPoint, socket);
+        }
+    }
+
+    /// <summary>
+    /// Decides a close reason if none was decided yet and closes the socket, so any pending operation completes
+    /// at once. Call only under the manager's lock (while the connection is surely live).
+    /// </summary>
+    public void Abort(ConnectionCloseReason reason)
+    {
+        TryDecide(reason, SocketError.Success);
+        _socket?.Dispose();
+    }
+
+    /// <summary>
+    /// Server stop: ends the receive side so a waiting receive completes at once with end-of-stream, while
+    /// an echo being written finishes. The pump then closes the connection.
+    /// </summary>
+    public void BeginGracefulClose()
+    {
+        if (TryDecide(ConnectionCloseReason.ServerStopping, SocketError.Success))
+        {
+            try
+            {
+                _socket?.Shutdown(SocketShutdown.Receive);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                // Already closing on its own; the pump finishes it.
+            }
+        }
+    }
+
+    /// <summary>Whether this connection has been idle for longer than <paramref name="idleTimeoutMs"/>.</summary>
+    public bool IsIdle(long now, long idleTimeoutMs) => now - Volatile.Read(ref LastActivity) > idleTimeoutMs;
+
+    /// <summary>Starts serving an admitted connection, on the thread pool so the accept loop never waits.</summary>
+    void IThreadPoolWorkItem.Execute()
+    {
+        try
+        {
+            EchoServerLog.ConnectionAccepted(_context.Logger, Id, _remoteEndPoint, _localEndPoint);
+            _context.Server.RaiseConnectionAccepted(Id, _localEndPoint, _remoteEndPoint);
+            Run(_context.Options.WaitForDataBeforeAllocatingBuffer ? Step.WaitForData : Step.Receive);
+        }
+        catch (Exception ex)
+        {
+            Fail(ex);
+        }
+    }
+
+    /// <summary>Turns away a connection the manager did not admit, and returns this object to the pool.</summary>
+    public void Reject(ConnectionRejectionReason reason)
+    {
+        var context = _context;
+        var listener = Listener;
+        var local = _localEndPoint;
+        var remote = _remoteEndPoint;
+        _socket!.Dispose();
+        ReturnToPool();
+        context.Metrics.ConnectionRejected(listener);
+        EchoServerLog.ConnectionRejected(context.Logger, remote, local, reason);
+        context.Server.RaiseConnectionRejected(local, remote, reason);
+    }
+
+    public void Dispose() => _args.Dispose();
+
+    private bool TryDecide(ConnectionCloseReason reason, SocketError error)
+    {
+        if (Interlocked.CompareExchange(ref _closeReason, (int)reason, Open) != Open)
+        {
+            return false;
+        }
+
+        _closeError = error;
+        return true;
+    }
+
+    private bool IsClosing => Volatile.Read(ref _closeReason) != Open;
+
+    /// <summary>Ends the connection: called once, by the pump, after the last operation completed.</summary>
+    private void Close()
+    {
+        _closeStarted = true;
+        TryDecide(ConnectionCloseReason.Error, SocketError.Success);
+        var reason = (ConnectionCloseReason)_closeReason;
+        var socket = _socket!;
+        if (reason is ConnectionCloseReason.ClientClosed or ConnectionCloseReason.ServerStopping)
+        {
+            try
+            {
+                // Everything received was echoed: send FIN after the data still in the kernel's send buffer.
+                socket.Shutdown(SocketShutdown.Send);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                // The peer or an abort got there first.
+            }
+        }
+
+        socket.Dispose();
+        ReleaseBuffer();
+
+        var context = _context;
+        var listener = Listener;
+        context.Connections.Remove(this);
+        context.Metrics.ConnectionEnded(listener, reason, _startTimestamp);
+        if (context.Logger.IsEnabled(LogLevel.Debug))
+        {
+            EchoServerLog.ConnectionClosed(context.Logger, Id, reason, _closeError, BytesReceived, BytesSent);
+        }
+
+        var closed = context.Server.HasConnectionClosedSubscribers
+            ? new ConnectionClosedEventArgs(Id, _localEndPoint, _remoteEndPoint, reason, _closeError, BytesReceived, BytesSent, Stopwatch.GetElapsedTime(_startTimestamp))
+            : null;
+        ReturnToPool();
+        if (closed is not null)
+        {
+            context.Server.RaiseConnectionClosed(closed);
+        }
+
+        context.Connections.Released();
+    }
+
+    private void ReturnToPool()
+    {
+        _socket = null;
+        _localEndPoint = _remoteEndPoint = null;
+        Listener = null!;
+        if (!_context.ConnectionPool.Return(this))
+        {
+            Dispose();
+        }
+    }
+
+    private static EndPoint? TryGet(Func<Socket, EndPoint?> get, Socket socket)
+    {
+        try
+        {
+            return get(socket);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return null;
+        }
+    }
+
+    private sealed class IoEventArgs(EchoConnection connection) : SocketAsyncEventArgs(unsafeSuppressExecutionContextFlow: true)
+    {
+        protected override void OnCompleted(SocketAsyncEventArgs e) => connection.OnIoCompleted();
+    }
+}

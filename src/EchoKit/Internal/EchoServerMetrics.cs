@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace EchoKit.Internal;
+
+/// <summary>
+/// The <c>EchoKit</c> meter, named after Kestrel's <c>kestrel.*</c> instruments. Byte counts are observable
+/// counters read from the connection counters on collection, so the echo hot path records nothing.
+/// </summary>
+internal sealed class EchoServerMetrics : IDisposable
+{
+    public const string MeterName = "EchoKit";
+
+    private static readonly double[] DurationBuckets = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
+
+    private readonly Meter _meter;
+    private readonly bool _ownsMeter;
+    private readonly UpDownCounter<long> _activeConnections;
+    private readonly Histogram<double> _connectionDuration;
+    private readonly Counter<long> _rejectedConnections;
+
+    public EchoServerMetrics(IMeterFactory? meterFactory, ConnectionManager connections)
+    {
+        if (meterFactory is null)
+        {
+            _meter = new Meter(MeterName);
+            _ownsMeter = true;
+        }
+        else
+        {
+            _meter = meterFactory.Create(new MeterOptions(MeterName));
+        }
+
+        _activeConnections = _meter.CreateUpDownCounter<long>(
+            "echokit.active_connections", "{connection}", "Number of connections currently being echoed.");
+        _connectionDuration = _meter.CreateHistogram(
+            "echokit.connection.duration", "s", "The duration of connections on the server.",
+            tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+        _rejectedConnections = _meter.CreateCounter<long>(
+            "echokit.rejected_connections", "{connection}", "Number of connections rejected by the server (connection limit or stopping).");
+        _meter.CreateObservableCounter(
+            "echokit.bytes_received", () => connections.ObserveBytes(received: true), "By", "Bytes received from clients.");
+        _meter.CreateObservableCounter(
+            "echokit.bytes_sent", () => connections.ObserveBytes(received: false), "By", "Bytes echoed to clients.");
+    }
+
+    public void ConnectionStarted(EchoListener listener) => _activeConnections.Add(1, listener.Tags);
+
+    public void ConnectionEnded(EchoListener listener, ConnectionCloseReason reason, long startTimestamp)
+    {
+        _activeConnections.Add(-1, listener.Tags);
+        if (_connectionDuration.Enabled)
+        {
+            var tags = listener.Tags;
+            var errorType = ErrorType(reason);
+            if (errorType is not null)
+            {
+                tags.Add("error.type", errorType);
+            }
+
+            _connectionDuration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, tags);
+        }
+    }
+
+    public void ConnectionRejected(EchoListener listener) => _rejectedConnections.Add(1, listener.Tags);
+
+    public void Dispose()
+    {
+        if (_ownsMeter)
+        {
+            _meter.Dispose();
+        }
+    }
+
+    private static string? ErrorType(ConnectionCloseReason reason) => reason switch
+    {
+        ConnectionCloseReason.ConnectionReset => "connection_reset",
+        ConnectionCloseReason.IdleTimeout => "idle_timeout",
+        ConnectionCloseReason.Error => "io_error",
+        _ => null,
+    };
+}
