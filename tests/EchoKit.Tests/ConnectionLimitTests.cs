@@ -49,33 +49,6 @@ public class ConnectionLimitTests
     }
 
     [Fact]
-    public async Task Idle_connections_are_closed_after_IdleTimeout_and_busy_ones_are_not()
-    {
-        var closed = new ConcurrentDictionary<long, ConnectionCloseReason>();
-        var accepted = new ConcurrentQueue<long>();
-        await using var server = await TestHelpers.StartAsync(TestHelpers.LoopbackOptions(o => o.IdleTimeout = TimeSpan.FromMilliseconds(300)));
-        server.ConnectionAccepted += (_, e) => accepted.Enqueue(e.ConnectionId);
-        server.ConnectionClosed += (_, e) => closed[e.ConnectionId] = e.Reason;
-        using var idle = await TestHelpers.ConnectAsync(server.EndPoint());
-        await idle.EchoAsync([1]);
-        using var busy = await TestHelpers.ConnectAsync(server.EndPoint());
-
-        // Keep one connection busy for well over the timeout.
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(1.5);
-        while (DateTime.UtcNow < until)
-        {
-            Assert.Equal(new byte[] { 42 }, await busy.EchoAsync([42]));
-            await Task.Delay(20);
-        }
-
-        Assert.Empty(await idle.ReceiveToEndAsync());
-        await TestHelpers.WaitUntilAsync(() => closed.Count == 1, "the idle connection to close");
-        Assert.Equal(ConnectionCloseReason.IdleTimeout, closed.Values.Single());
-        Assert.Equal(1, server.GetStatistics().ActiveConnections);
-        Assert.Equal(new byte[] { 43 }, await busy.EchoAsync([43]));
-    }
-
-    [Fact]
     public async Task Statistics_count_connections_and_bytes_consistently()
     {
         await using var server = await TestHelpers.StartAsync();

@@ -44,20 +44,23 @@ public class LifecycleTests
         using var client = await TestHelpers.ConnectAsync(server.EndPoint());
         var payload = TestHelpers.RandomBytes(64 * 1024 * 1024, seed: 1);
 
-        // Send continuously while reading everything back; stop the server part-way.
+        // Send continuously while reading everything back, as a well-behaved client does: when the server
+        // ends the stream, stop sending and close. Stop the server part-way.
         var reader = client.ReceiveToEndAsync();
         var writer = Task.Run(async () =>
         {
             try
             {
-                for (var offset = 0; offset < payload.Length; offset += 64 * 1024)
+                for (var offset = 0; offset < payload.Length && !reader.IsCompleted; offset += 64 * 1024)
                 {
                     await client.SendAllAsync(payload.AsMemory(offset, 64 * 1024));
                 }
+
+                client.Shutdown(SocketShutdown.Send);
             }
             catch (SocketException)
             {
-                // Expected: the server stops reading and closes while we are still sending.
+                // The server may close while we are still sending.
             }
         });
         await TestHelpers.WaitUntilAsync(() => server.GetStatistics().BytesSent > 1024 * 1024, "echo traffic");

@@ -5,18 +5,65 @@ namespace EchoKit.Internal;
 /// <summary>The echo pump: wait for data, receive into a pooled buffer, send the same bytes back, repeat.</summary>
 internal sealed partial class EchoConnection
 {
+    /// <summary>
+    /// Synchronous completions handled in one go before the pump yields its thread: a client that always has
+    /// data ready would otherwise hold a thread-pool thread for as long as it sends, starving other connections.
+    /// </summary>
+    private const int MaxSynchronousCompletions = 32;
+
     private enum Step
     {
+        /// <summary>Admitted, not yet started: raise the accepted event first.</summary>
+        Start,
         WaitForData,
         Receive,
         Send,
+
+        /// <summary>Stopping: the echo is delivered and FIN sent; read and discard until the client closes.</summary>
+        Drain,
         Close,
+
+        /// <summary>A stop claimed a connection that had received nothing, and closed its socket.</summary>
+        Stopped,
     }
 
-    private Step _pending;
+    // The operation in progress (a Step), switched with Interlocked where a stop can race with the pump.
+    private int _state;
+    private Step _resume;
     private byte[]? _buffer;
     private int _sendOffset;
     private int _sendCount;
+
+    /// <summary>
+    /// Server stop. A connection waiting for data has nothing in flight: it gets FIN at once and is drained
+    /// until the client closes. One that is sending finishes that echo first (see <see cref="Complete"/>).
+    /// With <see cref="EchoServerOptions.WaitForDataBeforeAllocatingBuffer"/> off, a pending receive is woken
+    /// by shutting down the receive side instead.
+    /// </summary>
+    public void BeginGracefulClose()
+    {
+        if (!TryDecide(ConnectionCloseReason.ServerStopping, SocketError.Success))
+        {
+            return;
+        }
+
+        try
+        {
+            if (Volatile.Read(ref _state) == (int)Step.WaitForData &&
+                Interlocked.CompareExchange(ref _state, (int)Step.Stopped, (int)Step.WaitForData) == (int)Step.WaitForData)
+            {
+                _socket?.Shutdown(SocketShutdown.Send);
+            }
+            else if (!_context.Options.WaitForDataBeforeAllocatingBuffer && Volatile.Read(ref _state) == (int)Step.Receive)
+            {
+                _socket?.Shutdown(SocketShutdown.Receive);
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closing on its own; the pump finishes it.
+        }
+    }
 
     private void OnIoCompleted()
     {
@@ -38,6 +85,7 @@ internal sealed partial class EchoConnection
     private void Run(Step step)
     {
         var socket = _socket!;
+        var synchronousCompletions = 0;
         while (true)
         {
             bool pending;
@@ -47,18 +95,26 @@ internal sealed partial class EchoConnection
                 {
                     case Step.WaitForData:
                         _args.SetBuffer(null, 0, 0);
-                        _pending = Step.WaitForData;
+                        Interlocked.Exchange(ref _state, (int)Step.WaitForData);
+                        if (IsClosing)
+                        {
+                            // A stop (or abort) that looked before the write above did not see this wait.
+                            step = BeginDrain();
+                            continue;
+                        }
+
                         pending = socket.ReceiveAsync(_args);
                         break;
                     case Step.Receive:
+                    case Step.Drain:
                         _buffer ??= _context.Buffers.Rent();
                         _args.SetBuffer(_buffer, 0, _buffer.Length);
-                        _pending = Step.Receive;
+                        _state = (int)step;
                         pending = socket.ReceiveAsync(_args);
                         break;
                     case Step.Send:
                         _args.SetBuffer(_buffer, _sendOffset, _sendCount);
-                        _pending = Step.Send;
+                        _state = (int)Step.Send;
                         pending = socket.SendAsync(_args);
                         break;
                     default:
@@ -79,6 +135,33 @@ internal sealed partial class EchoConnection
             }
 
             step = Complete();
+            if (++synchronousCompletions == MaxSynchronousCompletions)
+            {
+                _resume = step;
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Runs on the thread pool: the first step of an admitted connection, or the pump resuming after a yield.</summary>
+    void IThreadPoolWorkItem.Execute()
+    {
+        try
+        {
+            var step = _resume;
+            if (step == Step.Start)
+            {
+                EchoServerLog.ConnectionAccepted(_context.Logger, Id, _remoteEndPoint, _localEndPoint);
+                _context.Server.RaiseConnectionAccepted(Id, _localEndPoint, _remoteEndPoint);
+                step = _context.Options.WaitForDataBeforeAllocatingBuffer ? Step.WaitForData : Step.Receive;
+            }
+
+            Run(step);
+        }
+        catch (Exception ex)
+        {
+            Fail(ex);
         }
     }
 
@@ -86,6 +169,19 @@ internal sealed partial class EchoConnection
     private Step Complete()
     {
         var error = _args.SocketError;
+        var completed = (Step)Volatile.Read(ref _state);
+        if (completed == Step.WaitForData &&
+            Interlocked.CompareExchange(ref _state, (int)Step.Receive, (int)Step.WaitForData) != (int)Step.WaitForData)
+        {
+            completed = Step.Stopped;
+        }
+
+        if (completed == Step.Stopped)
+        {
+            // A stop claimed this idle connection and sent FIN; whatever the client still sends is discarded.
+            return error == SocketError.Success ? Step.Drain : Step.Close;
+        }
+
         if (error != SocketError.Success)
         {
             var reason = ReasonFor(error);
@@ -98,7 +194,7 @@ internal sealed partial class EchoConnection
         }
 
         var transferred = _args.BytesTransferred;
-        switch (_pending)
+        switch (completed)
         {
             case Step.WaitForData:
                 return Step.Receive;
@@ -106,8 +202,8 @@ internal sealed partial class EchoConnection
             case Step.Receive:
                 if (transferred == 0)
                 {
-                    // End of stream: the client shut down its sending side (or stop shut down ours);
-                    // every byte it sent has already been echoed.
+                    // End of stream: the client shut down its sending side (or a stop woke the receive);
+                    // every byte received has already been echoed.
                     TryDecide(ConnectionCloseReason.ClientClosed, SocketError.Success);
                     return Step.Close;
                 }
@@ -117,6 +213,10 @@ internal sealed partial class EchoConnection
                 _sendOffset = 0;
                 _sendCount = transferred;
                 return Step.Send;
+
+            case Step.Drain:
+                // Discarded: the server is stopping and echoes nothing more; end when the client closes.
+                return transferred == 0 ? Step.Close : Step.Drain;
 
             default:
                 BytesSent += transferred;
@@ -130,8 +230,7 @@ internal sealed partial class EchoConnection
 
                 if (IsClosing)
                 {
-                    // Stopping: the in-flight echo is delivered, nothing more is read.
-                    return Step.Close;
+                    return BeginDrain();
                 }
 
                 if (_context.Options.WaitForDataBeforeAllocatingBuffer)
@@ -142,6 +241,30 @@ internal sealed partial class EchoConnection
 
                 return Step.Receive;
         }
+    }
+
+    /// <summary>
+    /// Stopping after an echo: send FIN behind the echoed data, then read until the client closes, because
+    /// closing with unread data would reset the connection and destroy echo data the client has not read yet.
+    /// The stop's <see cref="EchoServerOptions.ShutdownTimeout"/> bounds the wait.
+    /// </summary>
+    private Step BeginDrain()
+    {
+        if ((ConnectionCloseReason)_closeReason != ConnectionCloseReason.ServerStopping)
+        {
+            return Step.Close;
+        }
+
+        try
+        {
+            _socket!.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return Step.Close;
+        }
+
+        return Step.Drain;
     }
 
     private void ReleaseBuffer()

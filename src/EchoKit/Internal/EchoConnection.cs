@@ -54,6 +54,8 @@ internal sealed partial class EchoConnection : IThreadPoolWorkItem, IDisposable
         _socket = socket;
         _closeReason = Open;
         _closeStarted = false;
+        _state = (int)Step.Receive;
+        _resume = Step.Start;
         _closeError = SocketError.Success;
         BytesReceived = BytesSent = 0;
         _startTimestamp = Stopwatch.GetTimestamp();
@@ -75,42 +77,8 @@ internal sealed partial class EchoConnection : IThreadPoolWorkItem, IDisposable
         _socket?.Dispose();
     }
 
-    /// <summary>
-    /// Server stop: ends the receive side so a waiting receive completes at once with end-of-stream, while
-    /// an echo being written finishes. The pump then closes the connection.
-    /// </summary>
-    public void BeginGracefulClose()
-    {
-        if (TryDecide(ConnectionCloseReason.ServerStopping, SocketError.Success))
-        {
-            try
-            {
-                _socket?.Shutdown(SocketShutdown.Receive);
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-            {
-                // Already closing on its own; the pump finishes it.
-            }
-        }
-    }
-
     /// <summary>Whether this connection has been idle for longer than <paramref name="idleTimeoutMs"/>.</summary>
     public bool IsIdle(long now, long idleTimeoutMs) => now - Volatile.Read(ref LastActivity) > idleTimeoutMs;
-
-    /// <summary>Starts serving an admitted connection, on the thread pool so the accept loop never waits.</summary>
-    void IThreadPoolWorkItem.Execute()
-    {
-        try
-        {
-            EchoServerLog.ConnectionAccepted(_context.Logger, Id, _remoteEndPoint, _localEndPoint);
-            _context.Server.RaiseConnectionAccepted(Id, _localEndPoint, _remoteEndPoint);
-            Run(_context.Options.WaitForDataBeforeAllocatingBuffer ? Step.WaitForData : Step.Receive);
-        }
-        catch (Exception ex)
-        {
-            Fail(ex);
-        }
-    }
 
     /// <summary>Turns away a connection the manager did not admit, and returns this object to the pool.</summary>
     public void Reject(ConnectionRejectionReason reason)
