@@ -20,4 +20,13 @@ public enum ConnectionCloseReason
 
     /// <summary>An unexpected socket error ended the connection.</summary>
     Error = 4,
+
+    /// <summary>An echo could not be written for <see cref="EchoServerOptions.SendTimeout"/>: the client was not reading.</summary>
+    SendTimeout = 5,
+
+    /// <summary>The connection reached <see cref="EchoServerOptions.MaxConnectionLifetime"/> and was closed after its in-flight echo.</summary>
+    LifetimeExceeded = 6,
+
+    /// <summary>The connection reached <see cref="EchoServerOptions.MaxBytesPerConnection"/>; bytes beyond it were not echoed.</summary>
+    ByteLimitExceeded = 7,
 }

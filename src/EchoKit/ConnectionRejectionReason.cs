@@ -8,4 +8,10 @@ public enum ConnectionRejectionReason
 
     /// <summary>The server was stopping when the connection arrived.</summary>
     ServerStopping = 1,
+
+    /// <summary><see cref="EchoServerOptions.MaxConnectionsPerAddress"/> connections from the same address were already being served.</summary>
+    MaxConnectionsPerAddressExceeded = 2,
+
+    /// <summary>More than <see cref="EchoServerOptions.MaxConnectionRate"/> connections arrived within a second.</summary>
+    RateLimited = 3,
 }

@@ -21,7 +21,7 @@ public sealed partial class EchoServer : IAsyncDisposable
     private readonly CancellationTokenSource _abortDrain = new();
     private readonly List<EchoListener> _listeners = [];
     private IReadOnlyList<EndPoint> _endPoints = [];
-    private Timer? _idleTimer;
+    private Timer? _housekeeping;
     private State _state;
     private Task? _stopTask;
 
@@ -37,7 +37,7 @@ public sealed partial class EchoServer : IAsyncDisposable
         _options = options.Clone();
         _options.Validate();
         _logger = (ILogger?)loggerFactory?.CreateLogger<EchoServer>() ?? NullLogger.Instance;
-        _connections = new ConnectionManager(_options.MaxConnections);
+        _connections = new ConnectionManager(_options);
         _context = new ServerContext(this, _options, _logger, new EchoServerMetrics(meterFactory, _connections), _connections);
     }
 
@@ -98,12 +98,8 @@ public sealed partial class EchoServer : IAsyncDisposable
         }
 
         _endPoints = _listeners.Select(l => l.EndPoint).ToArray();
-        if (_options.IdleTimeout is { } idleTimeout)
-        {
-            var idleMs = (long)idleTimeout.TotalMilliseconds;
-            var period = TimeSpan.FromMilliseconds(Math.Clamp(idleMs / 4, 10, 1000));
-            _idleTimer = new Timer(_ => CloseIdleConnections(idleMs), null, period, period);
-        }
+        var limits = TimeLimits.From(_options);
+        _housekeeping = new Timer(_ => EnforceLimits(limits), null, limits.SweepPeriod, limits.SweepPeriod);
 
         lock (_stateLock)
         {
@@ -198,8 +194,8 @@ public sealed partial class EchoServer : IAsyncDisposable
             listener.Dispose();
         }
 
-        _idleTimer?.Dispose();
-        var drained = _connections.BeginShutdown(static c => c.BeginGracefulClose());
+        _housekeeping?.Dispose();
+        var drained = _connections.BeginShutdown(static c => c.BeginGracefulClose(ConnectionCloseReason.ServerStopping));
         EchoServerLog.Stopping(_logger, _connections.Live, _options.ShutdownTimeout);
         try
         {
@@ -222,15 +218,9 @@ public sealed partial class EchoServer : IAsyncDisposable
         EchoServerLog.Stopped(_logger);
     }
 
-    private void CloseIdleConnections(long idleTimeoutMs)
+    private void EnforceLimits(TimeLimits limits)
     {
         var now = Environment.TickCount64;
-        _connections.ForEach(c =>
-        {
-            if (c.IsIdle(now, idleTimeoutMs))
-            {
-                c.Abort(ConnectionCloseReason.IdleTimeout);
-            }
-        });
+        _connections.ForEach(c => c.EnforceLimits(now, limits));
     }
 }

@@ -58,6 +58,42 @@ public sealed class EchoServerOptions
     public TimeSpan? IdleTimeout { get; set; }
 
     /// <summary>
+    /// How long an echo may wait to be written, without progress, because the client does not read; then the
+    /// connection is closed (<see cref="ConnectionCloseReason.SendTimeout"/>) and its buffer freed, because a
+    /// client that never reads would otherwise hold server memory forever. <see langword="null"/> turns it off.
+    /// Defaults to 30 seconds.
+    /// </summary>
+    public TimeSpan? SendTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The longest a connection is served; then it is closed gracefully (its in-flight echo is delivered first)
+    /// with <see cref="ConnectionCloseReason.LifetimeExceeded"/>. <see langword="null"/> turns it off. Defaults to <see langword="null"/>.
+    /// </summary>
+    public TimeSpan? MaxConnectionLifetime { get; set; }
+
+    /// <summary>
+    /// The most bytes one connection may have echoed; bytes beyond it are not echoed and the connection is closed
+    /// gracefully with <see cref="ConnectionCloseReason.ByteLimitExceeded"/>. <see langword="null"/> turns it off.
+    /// Defaults to <see langword="null"/>.
+    /// </summary>
+    public long? MaxBytesPerConnection { get; set; }
+
+    /// <summary>
+    /// The most connections served at once from one remote IP address; more are rejected
+    /// (<see cref="ConnectionRejectionReason.MaxConnectionsPerAddressExceeded"/>), so one host cannot take every slot
+    /// of <see cref="MaxConnections"/>. <see langword="null"/> turns it off (integration and load tests usually come
+    /// from one address). Defaults to <see langword="null"/>.
+    /// </summary>
+    public int? MaxConnectionsPerAddress { get; set; }
+
+    /// <summary>
+    /// The most new connections admitted per second, with bursts of up to that many; more are rejected
+    /// (<see cref="ConnectionRejectionReason.RateLimited"/>), which bounds the work a connection flood can cause.
+    /// <see langword="null"/> turns it off. Defaults to <see langword="null"/>.
+    /// </summary>
+    public int? MaxConnectionRate { get; set; }
+
+    /// <summary>
     /// How long <see cref="EchoServer.StopAsync"/> lets connections finish the echo they are writing before it
     /// aborts them. Defaults to 5 seconds.
     /// </summary>
@@ -134,9 +170,24 @@ public sealed class EchoServerOptions
             Fail(nameof(ReceiveBufferSize), $"must be between {MinReceiveBufferSize} and {MaxReceiveBufferSize} bytes (was {ReceiveBufferSize})");
         }
 
-        if (IdleTimeout is { } idle && (idle <= TimeSpan.Zero || idle.TotalMilliseconds > int.MaxValue))
+        ValidateOptionalTimeout(IdleTimeout, nameof(IdleTimeout));
+
+        ValidateOptionalTimeout(SendTimeout, nameof(SendTimeout));
+        ValidateOptionalTimeout(MaxConnectionLifetime, nameof(MaxConnectionLifetime));
+
+        if (MaxBytesPerConnection is <= 0)
         {
-            Fail(nameof(IdleTimeout), $"must be greater than zero and at most {TimeSpan.FromMilliseconds(int.MaxValue)}, or null to turn it off (was {idle})");
+            Fail(nameof(MaxBytesPerConnection), $"must be greater than 0, or null to turn it off (was {MaxBytesPerConnection})");
+        }
+
+        if (MaxConnectionsPerAddress is <= 0)
+        {
+            Fail(nameof(MaxConnectionsPerAddress), $"must be greater than 0, or null to turn it off (was {MaxConnectionsPerAddress})");
+        }
+
+        if (MaxConnectionRate is <= 0)
+        {
+            Fail(nameof(MaxConnectionRate), $"must be greater than 0, or null to turn it off (was {MaxConnectionRate})");
         }
 
         if (ShutdownTimeout < TimeSpan.Zero || ShutdownTimeout.TotalMilliseconds > int.MaxValue)
@@ -145,6 +196,14 @@ public sealed class EchoServerOptions
         }
 
         return errors;
+
+        void ValidateOptionalTimeout(TimeSpan? value, string name)
+        {
+            if (value is { } timeout && (timeout <= TimeSpan.Zero || timeout.TotalMilliseconds > int.MaxValue))
+            {
+                Fail(name, $"must be greater than zero and at most {TimeSpan.FromMilliseconds(int.MaxValue)}, or null to turn it off (was {timeout})");
+            }
+        }
     }
 
     internal EchoServerOptions Clone()
@@ -157,6 +216,11 @@ public sealed class EchoServerOptions
             ReceiveBufferSize = ReceiveBufferSize,
             WaitForDataBeforeAllocatingBuffer = WaitForDataBeforeAllocatingBuffer,
             IdleTimeout = IdleTimeout,
+            SendTimeout = SendTimeout,
+            MaxConnectionLifetime = MaxConnectionLifetime,
+            MaxBytesPerConnection = MaxBytesPerConnection,
+            MaxConnectionsPerAddress = MaxConnectionsPerAddress,
+            MaxConnectionRate = MaxConnectionRate,
             ShutdownTimeout = ShutdownTimeout,
             NoDelay = NoDelay,
             KeepAlive = KeepAlive,

@@ -18,6 +18,11 @@ public class OptionsValidationTests
         { "IdleTimeout", o => o.IdleTimeout = TimeSpan.Zero, "greater than zero" },
         { "IdleTimeout", o => o.IdleTimeout = TimeSpan.FromSeconds(-1), "greater than zero" },
         { "ShutdownTimeout", o => o.ShutdownTimeout = TimeSpan.FromSeconds(-1), "zero or greater" },
+        { "SendTimeout", o => o.SendTimeout = TimeSpan.Zero, "greater than zero" },
+        { "MaxConnectionLifetime", o => o.MaxConnectionLifetime = TimeSpan.FromSeconds(-3), "greater than zero" },
+        { "MaxBytesPerConnection", o => o.MaxBytesPerConnection = 0, "greater than 0" },
+        { "MaxConnectionsPerAddress", o => o.MaxConnectionsPerAddress = 0, "greater than 0" },
+        { "MaxConnectionRate", o => o.MaxConnectionRate = -1, "greater than 0" },
         { "ShutdownTimeout", o => o.ShutdownTimeout = TimeSpan.MaxValue, "at most" },
     };
 
@@ -53,6 +58,11 @@ public class OptionsValidationTests
         Assert.Equal(10_000, options.MaxConnections);
         Assert.Equal(8192, options.ReceiveBufferSize);
         Assert.Null(options.IdleTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(30), options.SendTimeout);
+        Assert.Null(options.MaxConnectionLifetime);
+        Assert.Null(options.MaxBytesPerConnection);
+        Assert.Null(options.MaxConnectionsPerAddress);
+        Assert.Null(options.MaxConnectionRate);
         Assert.Equal(TimeSpan.FromSeconds(5), options.ShutdownTimeout);
         Assert.True(options.NoDelay);
         Assert.False(options.KeepAlive);

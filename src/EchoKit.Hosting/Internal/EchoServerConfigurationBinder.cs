@@ -34,6 +34,11 @@ internal static class EchoServerConfigurationBinder
         Bind<int>(configuration, nameof(EchoServerOptions.ReceiveBufferSize), TryParseInt32, v => options.ReceiveBufferSize = v, options);
         Bind<bool>(configuration, nameof(EchoServerOptions.WaitForDataBeforeAllocatingBuffer), TryParseBoolean, v => options.WaitForDataBeforeAllocatingBuffer = v, options);
         Bind<TimeSpan?>(configuration, nameof(EchoServerOptions.IdleTimeout), TryParseOptionalTimeSpan, v => options.IdleTimeout = v, options);
+        Bind<TimeSpan?>(configuration, nameof(EchoServerOptions.SendTimeout), TryParseOptionalTimeSpan, v => options.SendTimeout = v, options);
+        Bind<TimeSpan?>(configuration, nameof(EchoServerOptions.MaxConnectionLifetime), TryParseOptionalTimeSpan, v => options.MaxConnectionLifetime = v, options);
+        Bind<long?>(configuration, nameof(EchoServerOptions.MaxBytesPerConnection), TryParseOptionalInt64, v => options.MaxBytesPerConnection = v, options);
+        Bind<int?>(configuration, nameof(EchoServerOptions.MaxConnectionsPerAddress), TryParseOptionalInt32, v => options.MaxConnectionsPerAddress = v, options);
+        Bind<int?>(configuration, nameof(EchoServerOptions.MaxConnectionRate), TryParseOptionalInt32, v => options.MaxConnectionRate = v, options);
         Bind<TimeSpan>(configuration, nameof(EchoServerOptions.ShutdownTimeout), TryParseTimeSpan, v => options.ShutdownTimeout = v, options);
         Bind<bool>(configuration, nameof(EchoServerOptions.NoDelay), TryParseBoolean, v => options.NoDelay = v, options);
         Bind<bool>(configuration, nameof(EchoServerOptions.KeepAlive), TryParseBoolean, v => options.KeepAlive = v, options);
@@ -165,6 +170,34 @@ internal static class EchoServerConfigurationBinder
     {
         expected = "a whole number";
         return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out value);
+    }
+
+    private static bool TryParseOptionalInt32(string text, out int? value, out string expected)
+    {
+        expected = "a whole number, or empty to turn it off";
+        value = null;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return true;
+        }
+
+        var parsed = int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number);
+        value = number;
+        return parsed;
+    }
+
+    private static bool TryParseOptionalInt64(string text, out long? value, out string expected)
+    {
+        expected = "a whole number, or empty to turn it off";
+        value = null;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return true;
+        }
+
+        var parsed = long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number);
+        value = number;
+        return parsed;
     }
 
     private static bool TryParseBoolean(string text, out bool value, out string expected)

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Net;
 
 namespace EchoKit.Internal;
 
@@ -10,6 +12,11 @@ internal sealed class ConnectionManager
 {
     private readonly Lock _lock = new();
     private readonly int _maxConnections;
+    private readonly int? _maxConnectionsPerAddress;
+    private readonly int? _maxConnectionRate;
+    private readonly Dictionary<IPAddress, int> _connectionsPerAddress = [];
+    private double _rateTokens;
+    private long _rateRefilledAt;
     private readonly List<EchoListener> _listeners = [];
     private EchoConnection? _head;
     private long _active;
@@ -17,7 +24,14 @@ internal sealed class ConnectionManager
     private bool _stopping;
     private TaskCompletionSource? _drained;
 
-    public ConnectionManager(int maxConnections) => _maxConnections = maxConnections;
+    public ConnectionManager(EchoServerOptions options)
+    {
+        _maxConnections = options.MaxConnections;
+        _maxConnectionsPerAddress = options.MaxConnectionsPerAddress;
+        _maxConnectionRate = options.MaxConnectionRate;
+        _rateTokens = options.MaxConnectionRate ?? 0;
+        _rateRefilledAt = Stopwatch.GetTimestamp();
+    }
 
     /// <summary>Connections accepted and not yet fully closed and returned to the pool.</summary>
     public long Live => Volatile.Read(ref _live);
@@ -36,11 +50,25 @@ internal sealed class ConnectionManager
         var listener = connection.Listener;
         lock (_lock)
         {
-            if (_stopping || _active >= _maxConnections)
+            var perAddress = 0;
+            ConnectionRejectionReason? refused =
+                _stopping ? ConnectionRejectionReason.ServerStopping
+                : !TakeRateToken() ? ConnectionRejectionReason.RateLimited
+                : _active >= _maxConnections ? ConnectionRejectionReason.MaxConnectionsExceeded
+                : connection.RemoteAddress is { } address && _maxConnectionsPerAddress is { } maxPerAddress
+                    && _connectionsPerAddress.TryGetValue(address, out perAddress) && perAddress >= maxPerAddress
+                    ? ConnectionRejectionReason.MaxConnectionsPerAddressExceeded
+                : null;
+            if (refused is { } reason)
             {
-                rejection = _stopping ? ConnectionRejectionReason.ServerStopping : ConnectionRejectionReason.MaxConnectionsExceeded;
+                rejection = reason;
                 listener.Counters.Rejected++;
                 return false;
+            }
+
+            if (connection.RemoteAddress is { } remote && _maxConnectionsPerAddress is not null)
+            {
+                _connectionsPerAddress[remote] = perAddress + 1;
             }
 
             connection.Next = _head;
@@ -79,6 +107,18 @@ internal sealed class ConnectionManager
 
             connection.Next = connection.Previous = null;
             _active--;
+            if (connection.RemoteAddress is { } address && _connectionsPerAddress.TryGetValue(address, out var count))
+            {
+                if (count <= 1)
+                {
+                    _connectionsPerAddress.Remove(address);
+                }
+                else
+                {
+                    _connectionsPerAddress[address] = count - 1;
+                }
+            }
+
             var counters = connection.Listener.Counters;
             counters.ClosedBytesReceived += connection.BytesReceived;
             counters.ClosedBytesSent += connection.BytesSent;
@@ -175,6 +215,26 @@ internal sealed class ConnectionManager
 
             return measurements;
         }
+    }
+
+    /// <summary>Token bucket of <see cref="EchoServerOptions.MaxConnectionRate"/>: refills continuously, holds one second's worth.</summary>
+    private bool TakeRateToken()
+    {
+        if (_maxConnectionRate is not { } rate)
+        {
+            return true;
+        }
+
+        var now = Stopwatch.GetTimestamp();
+        _rateTokens = Math.Min(rate, _rateTokens + (Stopwatch.GetElapsedTime(_rateRefilledAt, now).TotalSeconds * rate));
+        _rateRefilledAt = now;
+        if (_rateTokens < 1)
+        {
+            return false;
+        }
+
+        _rateTokens--;
+        return true;
     }
 
     private void ForEachLocked(Action<EchoConnection> action)

@@ -40,9 +40,9 @@ internal sealed partial class EchoConnection
     /// With <see cref="EchoServerOptions.WaitForDataBeforeAllocatingBuffer"/> off, a pending receive is woken
     /// by shutting down the receive side instead.
     /// </summary>
-    public void BeginGracefulClose()
+    public void BeginGracefulClose(ConnectionCloseReason reason)
     {
-        if (!TryDecide(ConnectionCloseReason.ServerStopping, SocketError.Success))
+        if (!TryDecide(reason, SocketError.Success))
         {
             return;
         }
@@ -212,6 +212,17 @@ internal sealed partial class EchoConnection
                 Volatile.Write(ref LastActivity, Environment.TickCount64);
                 _sendOffset = 0;
                 _sendCount = transferred;
+                if (_context.Options.MaxBytesPerConnection is { } maxBytes && BytesReceived > maxBytes)
+                {
+                    // Echo up to the limit, then close gracefully; the rest is not echoed.
+                    _sendCount -= (int)Math.Min(transferred, BytesReceived - maxBytes);
+                    TryDecide(ConnectionCloseReason.ByteLimitExceeded, SocketError.Success);
+                    if (_sendCount == 0)
+                    {
+                        return BeginDrain();
+                    }
+                }
+
                 return Step.Send;
 
             case Step.Drain:
@@ -244,16 +255,19 @@ internal sealed partial class EchoConnection
     }
 
     /// <summary>
-    /// Stopping after an echo: send FIN behind the echoed data, then read until the client closes, because
+    /// Closing gracefully after an echo (stop, lifetime, byte limit): send FIN behind the echoed data, then read until the client closes, because
     /// closing with unread data would reset the connection and destroy echo data the client has not read yet.
-    /// The stop's <see cref="EchoServerOptions.ShutdownTimeout"/> bounds the wait.
+    /// <see cref="EchoServerOptions.ShutdownTimeout"/> bounds the wait.
     /// </summary>
     private Step BeginDrain()
     {
-        if ((ConnectionCloseReason)_closeReason != ConnectionCloseReason.ServerStopping)
+        if ((ConnectionCloseReason)_closeReason is not (ConnectionCloseReason.ServerStopping
+            or ConnectionCloseReason.LifetimeExceeded or ConnectionCloseReason.ByteLimitExceeded))
         {
             return Step.Close;
         }
+
+        Volatile.Write(ref LastActivity, Environment.TickCount64);
 
         try
         {

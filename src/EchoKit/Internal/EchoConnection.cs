@@ -22,6 +22,7 @@ internal sealed partial class EchoConnection : IThreadPoolWorkItem, IDisposable
     private bool _closeStarted;
     private SocketError _closeError;
     private long _startTimestamp;
+    private long _startTick;
     private EndPoint? _localEndPoint;
     private EndPoint? _remoteEndPoint;
 
@@ -34,6 +35,9 @@ internal sealed partial class EchoConnection : IThreadPoolWorkItem, IDisposable
     public long Id { get; private set; }
 
     public EchoListener Listener { get; private set; } = null!;
+
+    /// <summary>The client's IP address, known only when <see cref="EchoServerOptions.MaxConnectionsPerAddress"/> needs it.</summary>
+    public IPAddress? RemoteAddress { get; private set; }
 
     /// <summary>Written only by the pump; read under the manager's lock for statistics (atomic on 64-bit).</summary>
     public long BytesReceived;
@@ -59,12 +63,17 @@ internal sealed partial class EchoConnection : IThreadPoolWorkItem, IDisposable
         _closeError = SocketError.Success;
         BytesReceived = BytesSent = 0;
         _startTimestamp = Stopwatch.GetTimestamp();
-        LastActivity = Environment.TickCount64;
-        if (_context.Server.WantsConnectionDetails(_context.Logger))
+        LastActivity = _startTick = Environment.TickCount64;
+        var options = _context.Options;
+        if (options.MaxConnectionsPerAddress is not null || _context.Server.WantsConnectionDetails(_context.Logger))
         {
             _localEndPoint = TryGet(static s => s.LocalEndPoint, socket);
             _remoteEndPoint = TryGet(static s => s.RemoteEndPoint, socket);
         }
+
+        RemoteAddress = options.MaxConnectionsPerAddress is not null && _remoteEndPoint is IPEndPoint ip
+            ? (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address)
+            : null;
     }
 
     /// <summary>
@@ -77,8 +86,35 @@ internal sealed partial class EchoConnection : IThreadPoolWorkItem, IDisposable
         _socket?.Dispose();
     }
 
-    /// <summary>Whether this connection has been idle for longer than <paramref name="idleTimeoutMs"/>.</summary>
-    public bool IsIdle(long now, long idleTimeoutMs) => now - Volatile.Read(ref LastActivity) > idleTimeoutMs;
+    /// <summary>
+    /// Enforces the timeouts and the lifetime limit; called by the server's housekeeping timer under the
+    /// manager's lock. <paramref name="limits"/> holds milliseconds, or -1 where a limit is off.
+    /// </summary>
+    public void EnforceLimits(long now, in TimeLimits limits)
+    {
+        var state = (Step)Volatile.Read(ref _state);
+        var quietFor = now - Volatile.Read(ref LastActivity);
+        if (state == Step.Drain)
+        {
+            // A graceful close waits for the client's FIN no longer than the shutdown timeout.
+            if (quietFor > limits.DrainMs)
+            {
+                Abort((ConnectionCloseReason)_closeReason);
+            }
+        }
+        else if (limits.IdleMs >= 0 && quietFor > limits.IdleMs)
+        {
+            Abort(ConnectionCloseReason.IdleTimeout);
+        }
+        else if (limits.SendMs >= 0 && state == Step.Send && quietFor > limits.SendMs)
+        {
+            Abort(ConnectionCloseReason.SendTimeout);
+        }
+        else if (limits.LifetimeMs >= 0 && now - _startTick > limits.LifetimeMs)
+        {
+            BeginGracefulClose(ConnectionCloseReason.LifetimeExceeded);
+        }
+    }
 
     /// <summary>Turns away a connection the manager did not admit, and returns this object to the pool.</summary>
     public void Reject(ConnectionRejectionReason reason)

@@ -19,6 +19,10 @@ internal sealed class EchoServerMetrics : IDisposable
     private readonly Histogram<double> _connectionDuration;
     private readonly Counter<long> _rejectedConnections;
 
+    // A meter from an IMeterFactory outlives this server (the factory owns and may share it), so the
+    // observable callbacks stop reporting once the server has stopped instead of pinning stale counts.
+    private volatile bool _disposed;
+
     public EchoServerMetrics(IMeterFactory? meterFactory, ConnectionManager connections)
     {
         if (meterFactory is null)
@@ -39,9 +43,9 @@ internal sealed class EchoServerMetrics : IDisposable
         _rejectedConnections = _meter.CreateCounter<long>(
             "echokit.rejected_connections", "{connection}", "Number of connections rejected by the server (connection limit or stopping).");
         _meter.CreateObservableCounter(
-            "echokit.bytes_received", () => connections.ObserveBytes(received: true), "By", "Bytes received from clients.");
+            "echokit.bytes_received", () => _disposed ? [] : connections.ObserveBytes(received: true), "By", "Bytes received from clients.");
         _meter.CreateObservableCounter(
-            "echokit.bytes_sent", () => connections.ObserveBytes(received: false), "By", "Bytes echoed to clients.");
+            "echokit.bytes_sent", () => _disposed ? [] : connections.ObserveBytes(received: false), "By", "Bytes echoed to clients.");
     }
 
     public void ConnectionStarted(EchoListener listener) => _activeConnections.Add(1, listener.Tags);
@@ -66,6 +70,7 @@ internal sealed class EchoServerMetrics : IDisposable
 
     public void Dispose()
     {
+        _disposed = true;
         if (_ownsMeter)
         {
             _meter.Dispose();
@@ -77,6 +82,7 @@ internal sealed class EchoServerMetrics : IDisposable
         ConnectionCloseReason.ConnectionReset => "connection_reset",
         ConnectionCloseReason.IdleTimeout => "idle_timeout",
         ConnectionCloseReason.Error => "io_error",
+        ConnectionCloseReason.SendTimeout => "send_timeout",
         _ => null,
     };
 }

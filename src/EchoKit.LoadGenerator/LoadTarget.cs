@@ -1,0 +1,267 @@
+using System.Net;
+
+namespace EchoKit.LoadGenerator;
+
+/// <summary>Where load goes and from which local addresses; shared by every load mode.</summary>
+public class LoadTarget
+{
+    /// <summary>The echo server to load. Must be a loopback address unless <see cref="AllowNonLoopback"/> is set.</summary>
+    public required IPEndPoint EndPoint { get; init; }
+
+    /// <summary>
+    /// Local addresses to spread connections over (round-robin), for example 127.0.0.2..127.0.0.9 when one
+    /// source address would run out of ephemeral ports. Empty: let the operating system choose.
+    /// </summary>
+    public IReadOnlyList<IPAddress> SourceAddresses { get; init; } = [];
+
+    /// <summary>How long one connection attempt may take before it counts as an error. Defaults to 10 s.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Connection attempts in progress at once while connecting. Defaults to 64.</summary>
+    public int ConnectConcurrency { get; init; } = 64;
+
+    /// <summary>
+    /// Permits a target or source address outside the loopback range. Off by default so a mistyped address can
+    /// never send load to another machine.
+    /// </summary>
+    public bool AllowNonLoopback { get; init; }
+
+    /// <summary>Throws when a setting is invalid.</summary>
+    /// <exception cref="ArgumentException">A setting is invalid; the message says which.</exception>
+    public virtual void Validate()
+    {
+        if (EndPoint is null)
+        {
+            throw new ArgumentException("EndPoint is required.", nameof(EndPoint));
+        }
+
+        if (!AllowNonLoopback && !IPAddress.IsLoopback(EndPoint.Address))
+        {
+            throw new ArgumentException($"EndPoint {EndPoint} is not a loopback address; set AllowNonLoopback to load another machine.", nameof(EndPoint));
+        }
+
+        foreach (var source in SourceAddresses)
+        {
+            if (source is null || source.AddressFamily != EndPoint.AddressFamily)
+            {
+                throw new ArgumentException($"Every source address must be of the target's address family ({EndPoint.AddressFamily}).", nameof(SourceAddresses));
+            }
+
+            if (!AllowNonLoopback && !IPAddress.IsLoopback(source))
+            {
+                throw new ArgumentException($"Source address {source} is not a loopback address.", nameof(SourceAddresses));
+            }
+        }
+
+        if (ConnectTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("ConnectTimeout must be positive.", nameof(ConnectTimeout));
+        }
+
+        if (ConnectConcurrency < 1)
+        {
+            throw new ArgumentException("ConnectConcurrency must be at least 1.", nameof(ConnectConcurrency));
+        }
+    }
+
+    internal IPAddress? SourceFor(int index) =>
+        SourceAddresses.Count == 0 ? null : SourceAddresses[index % SourceAddresses.Count];
+
+    /// <summary>127.0.0.2, 127.0.0.3, … (<paramref name="count"/> addresses): extra loopback source addresses for many connections.</summary>
+    /// <param name="count">How many addresses, 0 to 250.</param>
+    /// <returns>The addresses.</returns>
+    public static IReadOnlyList<IPAddress> LoopbackSources(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, 250);
+        var addresses = new IPAddress[count];
+        for (var i = 0; i < count; i++)
+        {
+            addresses[i] = new IPAddress(new byte[] { 127, 0, 0, (byte)(i + 2) });
+        }
+
+        return addresses;
+    }
+}
+
+/// <summary>Settings of a pipelined echo load (<see cref="LoadClient.RunEchoAsync"/>).</summary>
+public sealed class EchoLoadOptions : LoadTarget
+{
+    /// <summary>Concurrent connections. Defaults to 1.</summary>
+    public int Connections { get; init; } = 1;
+
+    /// <summary>Bytes per message. Defaults to 64.</summary>
+    public int MessageSize { get; init; } = 64;
+
+    /// <summary>
+    /// Messages in flight per connection: the client sends this many, then one more for each message fully
+    /// echoed back. Defaults to 1 (ping-pong).
+    /// </summary>
+    public int MessagesInFlight { get; init; } = 1;
+
+    /// <summary>How long to measure, after the warm-up. Defaults to 5 s.</summary>
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long to run before measuring (JIT, pools, TCP windows). Defaults to 1 s.</summary>
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long, after the measurement, connections may take to receive the echoes still in flight. Defaults to 10 s.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Called (on a thread-pool thread) when the measurement window opens, for example to sample server CPU time.</summary>
+    public Action? MeasurementStarted { get; init; }
+
+    /// <summary>Called when the measurement window closes.</summary>
+    public Action? MeasurementEnded { get; init; }
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        if (Connections < 1)
+        {
+            throw new ArgumentException("Connections must be at least 1.", nameof(Connections));
+        }
+
+        if (MessageSize < 1 || MessageSize > 64 * 1024 * 1024)
+        {
+            throw new ArgumentException("MessageSize must be between 1 byte and 64 MiB.", nameof(MessageSize));
+        }
+
+        if (MessagesInFlight < 1 || (long)MessagesInFlight * MessageSize > 256L * 1024 * 1024)
+        {
+            throw new ArgumentException("MessagesInFlight must be at least 1, and MessagesInFlight × MessageSize at most 256 MiB.", nameof(MessagesInFlight));
+        }
+
+        CheckDurations(Duration, Warmup);
+        if (DrainTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("DrainTimeout must be positive.", nameof(DrainTimeout));
+        }
+    }
+
+    internal static void CheckDurations(TimeSpan duration, TimeSpan warmup)
+    {
+        if (duration <= TimeSpan.Zero || duration > TimeSpan.FromHours(24))
+        {
+            throw new ArgumentException("Duration must be positive and at most 24 hours.", nameof(duration));
+        }
+
+        if (warmup < TimeSpan.Zero || warmup > TimeSpan.FromHours(1))
+        {
+            throw new ArgumentException("Warmup must be between 0 and 1 hour.", nameof(warmup));
+        }
+    }
+}
+
+/// <summary>Settings of a connection-churn load (<see cref="LoadClient.RunChurnAsync"/>): connect, echo one message, close.</summary>
+public sealed class ChurnOptions : LoadTarget
+{
+    /// <summary>Workers that each connect, echo and close in a loop. Defaults to 16.</summary>
+    public int Concurrency { get; init; } = 16;
+
+    /// <summary>Bytes echoed on each connection. Defaults to 64.</summary>
+    public int MessageSize { get; init; } = 64;
+
+    /// <summary>How long to measure, after the warm-up. Defaults to 5 s.</summary>
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long to run before measuring. Defaults to 1 s.</summary>
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Called when the measurement window opens.</summary>
+    public Action? MeasurementStarted { get; init; }
+
+    /// <summary>Called when the measurement window closes.</summary>
+    public Action? MeasurementEnded { get; init; }
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        if (Concurrency < 1)
+        {
+            throw new ArgumentException("Concurrency must be at least 1.", nameof(Concurrency));
+        }
+
+        if (MessageSize < 1 || MessageSize > 1024 * 1024)
+        {
+            throw new ArgumentException("MessageSize must be between 1 byte and 1 MiB.", nameof(MessageSize));
+        }
+
+        EchoLoadOptions.CheckDurations(Duration, Warmup);
+    }
+}
+
+/// <summary>Settings for opening many idle connections (<see cref="LoadClient.OpenIdleAsync"/>).</summary>
+public sealed class IdleOptions : LoadTarget
+{
+    /// <summary>Connections to open. Defaults to 1,000.</summary>
+    public int Connections { get; init; } = 1000;
+
+    /// <summary>Bytes echoed once on each connection after it opens (and again by <see cref="IdleConnectionSet.VerifyAsync"/>). Defaults to 16.</summary>
+    public int MessageSize { get; init; } = 16;
+
+    /// <summary>How long one echo may take. Defaults to 10 s.</summary>
+    public TimeSpan EchoTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        if (Connections < 1 || Connections > 1_000_000)
+        {
+            throw new ArgumentException("Connections must be between 1 and 1,000,000.", nameof(Connections));
+        }
+
+        if (MessageSize < 1 || MessageSize > 64 * 1024)
+        {
+            throw new ArgumentException("MessageSize must be between 1 byte and 64 KiB.", nameof(MessageSize));
+        }
+
+        if (EchoTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("EchoTimeout must be positive.", nameof(EchoTimeout));
+        }
+    }
+}
+
+/// <summary>Settings of a non-reading client load (<see cref="LoadClient.RunNoReadAsync"/>): send, never read.</summary>
+public sealed class NoReadOptions : LoadTarget
+{
+    /// <summary>Connections that send and never read. Defaults to 200.</summary>
+    public int Connections { get; init; } = 200;
+
+    /// <summary>Bytes each connection tries to send. Defaults to 4 MiB.</summary>
+    public long BytesPerConnection { get; init; } = 4L * 1024 * 1024;
+
+    /// <summary>How long to keep trying to send before giving up and closing. Defaults to 5 s.</summary>
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The client's socket receive buffer, kept small so the kernel cannot absorb the echo on the client's side
+    /// and the server has to hold (or stop reading) what it cannot send. Defaults to 4 KiB.
+    /// </summary>
+    public int ClientReceiveBufferSize { get; init; } = 4096;
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        if (Connections < 1 || Connections > 100_000)
+        {
+            throw new ArgumentException("Connections must be between 1 and 100,000.", nameof(Connections));
+        }
+
+        if (BytesPerConnection < 1 || BytesPerConnection > 1L << 34)
+        {
+            throw new ArgumentException("BytesPerConnection must be between 1 byte and 16 GiB.", nameof(BytesPerConnection));
+        }
+
+        EchoLoadOptions.CheckDurations(Duration, TimeSpan.Zero);
+        if (ClientReceiveBufferSize < 1)
+        {
+            throw new ArgumentException("ClientReceiveBufferSize must be positive.", nameof(ClientReceiveBufferSize));
+        }
+    }
+}

@@ -1,0 +1,23 @@
+namespace EchoKit.Internal;
+
+/// <summary>The per-connection time limits in milliseconds, -1 where a limit is off; see <see cref="EchoConnection.EnforceLimits"/>.</summary>
+internal readonly record struct TimeLimits(long IdleMs, long SendMs, long LifetimeMs, long DrainMs)
+{
+    public static TimeLimits From(EchoServerOptions options) => new(
+        Milliseconds(options.IdleTimeout),
+        Milliseconds(options.SendTimeout),
+        Milliseconds(options.MaxConnectionLifetime),
+        (long)options.ShutdownTimeout.TotalMilliseconds);
+
+    /// <summary>How often the housekeeping timer must run to enforce the limits within a quarter of the shortest one.</summary>
+    public TimeSpan SweepPeriod
+    {
+        get
+        {
+            var shortest = new[] { IdleMs, SendMs, LifetimeMs, Math.Max(DrainMs, 1000) }.Where(ms => ms >= 0).Min();
+            return TimeSpan.FromMilliseconds(Math.Clamp(shortest / 4, 10, 1000));
+        }
+    }
+
+    private static long Milliseconds(TimeSpan? value) => value is { } v ? (long)v.TotalMilliseconds : -1;
+}
