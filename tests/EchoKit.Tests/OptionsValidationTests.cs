@@ -56,7 +56,7 @@ public class OptionsValidationTests
         var options = new EchoServerOptions();
         Assert.Equal(512, options.Backlog);
         Assert.Equal(10_000, options.MaxConnections);
-        Assert.Equal(8192, options.ReceiveBufferSize);
+        Assert.Equal(65536, options.ReceiveBufferSize);
         Assert.Null(options.IdleTimeout);
         Assert.Equal(TimeSpan.FromSeconds(30), options.SendTimeout);
         Assert.Null(options.MaxConnectionLifetime);

@@ -33,6 +33,7 @@ internal sealed partial class EchoConnection
     private byte[]? _buffer;
     private int _sendOffset;
     private int _sendCount;
+    private int _lastReceive;
 
     /// <summary>
     /// Server stop. A connection waiting for data has nothing in flight: it gets FIN at once and is drained
@@ -210,6 +211,7 @@ internal sealed partial class EchoConnection
 
                 BytesReceived += transferred;
                 Volatile.Write(ref LastActivity, Environment.TickCount64);
+                _lastReceive = transferred;
                 _sendOffset = 0;
                 _sendCount = transferred;
                 if (_context.Options.MaxBytesPerConnection is { } maxBytes && BytesReceived > maxBytes)
@@ -244,7 +246,9 @@ internal sealed partial class EchoConnection
                     return BeginDrain();
                 }
 
-                if (_context.Options.WaitForDataBeforeAllocatingBuffer)
+                // A receive that filled the whole buffer means more data is almost surely waiting: read it
+                // into the buffer still held instead of paying for a zero-byte wait first.
+                if (_context.Options.WaitForDataBeforeAllocatingBuffer && _lastReceive < _buffer!.Length)
                 {
                     ReleaseBuffer();
                     return Step.WaitForData;

@@ -6,9 +6,10 @@ namespace EchoKit.Internal;
 /// <summary>What every part of one running server shares: options, pools, the connection set, logging and metrics.</summary>
 internal sealed class ServerContext : IDisposable
 {
-    // Idle objects kept for reuse; more than this come and go with the GC.
+    // Idle objects kept for reuse; more than this come and go with the GC. Idle buffers are capped by bytes,
+    // so a burst of busy connections leaves at most 16 MiB of pinned buffers behind.
     private const int MaxRetainedConnections = 1024;
-    private const int MaxRetainedBuffers = 1024;
+    private const int MaxRetainedBufferBytes = 16 * 1024 * 1024;
 
     private long _lastConnectionId;
 
@@ -20,7 +21,8 @@ internal sealed class ServerContext : IDisposable
         Metrics = metrics;
         Connections = connections;
         var bufferSize = options.ReceiveBufferSize;
-        Buffers = new BoundedPool<byte[]>(() => GC.AllocateUninitializedArray<byte>(bufferSize, pinned: true), MaxRetainedBuffers);
+        Buffers = new BoundedPool<byte[]>(() => GC.AllocateUninitializedArray<byte>(bufferSize, pinned: true),
+            Math.Clamp(MaxRetainedBufferBytes / bufferSize, 16, 1024));
         ConnectionPool = new BoundedPool<EchoConnection>(() => new EchoConnection(this), MaxRetainedConnections);
     }
 
