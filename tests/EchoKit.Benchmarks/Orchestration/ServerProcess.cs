@@ -1,0 +1,183 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
+
+namespace EchoKit.Benchmarks.Orchestration;
+
+/// <summary>One server under test, running as a child process of this executable (<c>serve &lt;name&gt; --port N</c>).</summary>
+internal sealed class ServerProcess : IAsyncDisposable
+{
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(15);
+
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _stderr = new();
+    private readonly TaskCompletionSource<bool> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _stopRequested;
+
+    private ServerProcess(string name, int port, Process process)
+    {
+        Name = name;
+        Port = port;
+        _process = process;
+    }
+
+    public string Name { get; }
+
+    public int Port { get; }
+
+    public int Pid => _process.Id;
+
+    public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
+
+    /// <summary>Whether the process ended without being asked to.</summary>
+    public bool Crashed => _process.HasExited && !_stopRequested;
+
+    public string StandardErrorTail => string.Join(" | ", _stderr.TakeLast(5));
+
+    /// <summary>Starts the server on a free loopback port and waits for its READY line; retries a taken port twice.</summary>
+    public static async Task<ServerProcess> StartAsync(string name)
+    {
+        Exception? last = null;
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var server = new ServerProcess(name, FreePort(), new Process());
+            try
+            {
+                await server.StartCoreAsync();
+                return server;
+            }
+            catch (InvalidOperationException ex)
+            {
+                last = ex;
+                await server.DisposeAsync();
+            }
+        }
+
+        throw new InvalidOperationException($"{name} did not start: {last?.Message}", last);
+    }
+
+    /// <summary>Closes the server's standard input (it stops) and waits; kills it after 15 s. Returns a note when the stop was not clean.</summary>
+    public async Task<string?> StopAsync()
+    {
+        if (_process.HasExited)
+        {
+            return _stopRequested ? null : $"exited early with code {_process.ExitCode}";
+        }
+
+        _stopRequested = true;
+        try
+        {
+            _process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+        }
+
+        using var timeout = new CancellationTokenSource(StopTimeout);
+        try
+        {
+            await _process.WaitForExitAsync(timeout.Token);
+            return _process.ExitCode == 0 ? null : $"exited with code {_process.ExitCode} when stopped";
+        }
+        catch (OperationCanceledException)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+            return $"did not stop within {StopTimeout.TotalSeconds:0} s and was killed";
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                await StopAsync();
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Never started.
+        }
+
+        _process.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    private ProcessStartInfo ServeStartInfo()
+    {
+        var info = new ProcessStartInfo
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        var host = Environment.ProcessPath ?? throw new InvalidOperationException("Environment.ProcessPath is unknown.");
+        info.FileName = host;
+        if (Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+        {
+            // Started as "dotnet EchoKit.Benchmarks.dll": the child needs the assembly path too.
+            info.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
+        }
+
+        info.ArgumentList.Add("serve");
+        info.ArgumentList.Add(Name);
+        info.ArgumentList.Add("--port");
+        info.ArgumentList.Add(Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return info;
+    }
+
+    private async Task StartCoreAsync()
+    {
+        _process.StartInfo = ServeStartInfo();
+        _process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                _ready.TrySetResult(false);
+            }
+            else if (e.Data.Trim() == $"READY {Port}")
+            {
+                _ready.TrySetResult(true);
+            }
+        };
+        _process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                _stderr.Enqueue(e.Data);
+                while (_stderr.Count > 50 && _stderr.TryDequeue(out var _))
+                {
+                }
+            }
+        };
+        _process.Start();
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        bool ready;
+        try
+        {
+            ready = await _ready.Task.WaitAsync(ReadyTimeout);
+        }
+        catch (TimeoutException)
+        {
+            ready = false;
+        }
+
+        if (!ready)
+        {
+            throw new InvalidOperationException($"no READY line within {ReadyTimeout.TotalSeconds:0} s; stderr: {StandardErrorTail}");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+using System.Runtime.InteropServices;
+using EchoKit.Benchmarks.Servers;
+
+namespace EchoKit.Benchmarks;
+
+/// <summary>
+/// <c>serve &lt;server&gt; --port N</c>: runs one server on 127.0.0.1:N, prints <c>READY N</c> once it accepts
+/// connections, and stops on end of standard input, SIGTERM or SIGINT.
+/// </summary>
+internal static class ServeCommand
+{
+    public static async Task<int> RunAsync(string server, int port)
+    {
+        IBenchServer instance;
+        try
+        {
+            instance = BenchServers.Create(server);
+        }
+        catch (ArgumentException ex)
+        {
+            Console.Error.WriteLine(ex.Message);
+            return 2;
+        }
+
+        await using (instance)
+        {
+            try
+            {
+                await instance.StartAsync(port);
+            }
+            catch (Exception ex)
+            {
+                Console.Error.WriteLine($"{server} failed to start on 127.0.0.1:{port}: {ex.Message}");
+                return 1;
+            }
+
+            var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+            {
+                c.Cancel = true;
+                stop.TrySetResult();
+            });
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c =>
+            {
+                c.Cancel = true;
+                stop.TrySetResult();
+            });
+            _ = Task.Run(async () =>
+            {
+                // Any input is ignored; end of input (the orchestrator closing our stdin, or its death) means stop.
+                await using var input = Console.OpenStandardInput();
+                var buffer = new byte[256];
+                try
+                {
+                    while (await input.ReadAsync(buffer) > 0)
+                    {
+                    }
+                }
+                catch (IOException)
+                {
+                }
+
+                stop.TrySetResult();
+            });
+
+            Console.Out.WriteLine($"READY {port}");
+            Console.Out.Flush();
+            await stop.Task;
+        }
+
+        return 0;
+    }
+}
