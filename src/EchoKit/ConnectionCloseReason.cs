@@ -29,4 +29,10 @@ public enum ConnectionCloseReason
 
     /// <summary>The connection reached <see cref="EchoServerOptions.MaxBytesPerConnection"/>; bytes beyond it were not echoed.</summary>
     ByteLimitExceeded = 7,
+
+    /// <summary>
+    /// The TLS handshake failed (for example no common protocol, or a missing or rejected client certificate) or
+    /// did not complete within <see cref="TlsEchoOptions.HandshakeTimeout"/>; nothing was echoed.
+    /// </summary>
+    TlsHandshakeFailed = 8,
 }

@@ -8,8 +8,10 @@ namespace EchoKit;
 
 /// <summary>
 /// An RFC 862 echo server: every byte a client sends on a connection is sent back to it, in order, until the
-/// client closes. Start it with <see cref="StartAsync"/>, read the real bound <see cref="EndPoints"/>, and stop it
-/// with <see cref="StopAsync"/> (graceful) or <see cref="DisposeAsync"/> (immediate).
+/// client closes, and every UDP datagram is sent back to its source. One server listens on any mix of TCP, UDP,
+/// TLS and Unix socket endpoints. Start it with <see cref="StartAsync"/>, read the real bound
+/// <see cref="EndPoints"/> (or <see cref="Listeners"/>, with their transports), and stop it with
+/// <see cref="StopAsync"/> (graceful) or <see cref="DisposeAsync"/> (immediate).
 /// </summary>
 public sealed partial class EchoServer : IAsyncDisposable
 {
@@ -20,7 +22,9 @@ public sealed partial class EchoServer : IAsyncDisposable
     private readonly ServerContext _context;
     private readonly CancellationTokenSource _abortDrain = new();
     private readonly List<EchoListener> _listeners = [];
+    private readonly List<UdpEchoListener> _udpListeners = [];
     private IReadOnlyList<EndPoint> _endPoints = [];
+    private IReadOnlyList<EchoListenerInfo> _listenerInfos = [];
     private Timer? _housekeeping;
     private State _state;
     private Task? _stopTask;
@@ -50,12 +54,23 @@ public sealed partial class EchoServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// The endpoints the server is listening on, with the real ports (when port 0 was asked for); empty before
-    /// <see cref="StartAsync"/> has completed.
+    /// The endpoints the server is listening on, with the real ports (when port 0 was asked for), in the order of
+    /// <see cref="EchoServerOptions.EndPoints"/>, then <see cref="EchoServerOptions.UdpEndPoints"/>, then
+    /// <see cref="EchoServerOptions.TlsEndPoints"/>; empty before <see cref="StartAsync"/> has completed. A TCP and a
+    /// UDP endpoint may be equal: <see cref="Listeners"/> tells them apart.
     /// </summary>
     public IReadOnlyList<EndPoint> EndPoints => _endPoints;
 
-    /// <summary>Binds every endpoint and starts accepting. If any endpoint fails to bind, none stays bound.</summary>
+    /// <summary>
+    /// Every listener with its transport, in the same order as <see cref="EndPoints"/>; empty before
+    /// <see cref="StartAsync"/> has completed.
+    /// </summary>
+    public IReadOnlyList<EchoListenerInfo> Listeners => _listenerInfos;
+
+    /// <summary>
+    /// Binds every endpoint (TCP, Unix socket, UDP, TLS) and starts accepting and receiving. If any endpoint fails to
+    /// bind, none stays bound.
+    /// </summary>
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <exception cref="InvalidOperationException">The server was already started or stopped.</exception>
     /// <exception cref="IOException">An endpoint could not be bound (for example the port is in use); the message names it.</exception>
@@ -72,6 +87,7 @@ public sealed partial class EchoServer : IAsyncDisposable
             _state = State.Starting;
         }
 
+        var infos = new List<EchoListenerInfo>();
         try
         {
             foreach (var endPoint in _options.EndPoints)
@@ -79,11 +95,41 @@ public sealed partial class EchoServer : IAsyncDisposable
                 var listener = EchoListener.Bind(_context, endPoint);
                 _listeners.Add(listener);
                 _connections.AddListener(listener);
+                infos.Add(new EchoListenerInfo(listener.EndPoint, listener.Transport));
+            }
+
+            if (_options.UdpEndPoints.Count > 0)
+            {
+                var policy = new UdpEchoPolicy(_options.Udp);
+                foreach (var endPoint in _options.UdpEndPoints)
+                {
+                    var listener = UdpEchoListener.Bind(_context, policy, endPoint);
+                    _udpListeners.Add(listener);
+                    _connections.AddListener(listener);
+                    infos.Add(new EchoListenerInfo(listener.EndPoint, EchoTransport.Udp));
+                }
+            }
+
+            if (_options.TlsEndPoints.Count > 0)
+            {
+                var authentication = _options.Tls.CreateAuthenticationOptions();
+                foreach (var endPoint in _options.TlsEndPoints)
+                {
+                    var listener = EchoListener.Bind(_context, endPoint, authentication);
+                    _listeners.Add(listener);
+                    _connections.AddListener(listener);
+                    infos.Add(new EchoListenerInfo(listener.EndPoint, EchoTransport.Tls));
+                }
             }
         }
         catch
         {
             foreach (var listener in _listeners)
+            {
+                listener.Dispose();
+            }
+
+            foreach (var listener in _udpListeners)
             {
                 listener.Dispose();
             }
@@ -97,18 +143,36 @@ public sealed partial class EchoServer : IAsyncDisposable
             throw;
         }
 
-        _endPoints = _listeners.Select(l => l.EndPoint).ToArray();
+        _listenerInfos = infos.ToArray();
+        _endPoints = infos.Select(l => l.EndPoint).ToArray();
         var limits = TimeLimits.From(_options);
-        _housekeeping = new Timer(_ => EnforceLimits(limits), null, limits.SweepPeriod, limits.SweepPeriod);
+        var sweepPeriod = limits.SweepPeriod;
+        var handshakeMs = (long)_options.Tls.HandshakeTimeout.TotalMilliseconds;
+        if (_options.TlsEndPoints.Count > 0)
+        {
+            // The handshake timeout is enforced by the same timer, within a quarter of it.
+            sweepPeriod = TimeSpan.FromMilliseconds(Math.Min(sweepPeriod.TotalMilliseconds, Math.Clamp(handshakeMs / 4, 10, 1000)));
+        }
+
+        _housekeeping = new Timer(_ => EnforceLimits(limits, handshakeMs), null, sweepPeriod, sweepPeriod);
 
         lock (_stateLock)
         {
             _state = State.Running;
         }
 
+        foreach (var info in _listenerInfos)
+        {
+            EchoServerLog.Listening(_logger, info.EndPoint, info.Transport);
+        }
+
         foreach (var listener in _listeners)
         {
-            EchoServerLog.Listening(_logger, listener.EndPoint);
+            listener.Start();
+        }
+
+        foreach (var listener in _udpListeners)
+        {
             listener.Start();
         }
 
@@ -166,9 +230,10 @@ public sealed partial class EchoServer : IAsyncDisposable
     /// <returns>A task that completes when the server has stopped.</returns>
     public ValueTask DisposeAsync() => new(StopAsync(new CancellationToken(canceled: true)));
 
-    /// <summary>A consistent snapshot of the server's counters.</summary>
-    /// <returns>The counters at one instant.</returns>
-    public EchoServerStatistics GetStatistics() => _connections.GetStatistics();
+    /// <summary>A consistent snapshot of the server's counters, over every listener or over the listeners of one transport.</summary>
+    /// <param name="transport">The transport whose listeners are counted; <see langword="null"/> (the default) counts every listener.</param>
+    /// <returns>The counters at one instant; all zero when the server has no listener of that transport.</returns>
+    public EchoServerStatistics GetStatistics(EchoTransport? transport = null) => _connections.GetStatistics(transport);
 
     /// <summary>Connections and buffers rented from the pools and not returned; for tests.</summary>
     internal (long Connections, long Buffers) PoolOutstanding => (_context.ConnectionPool.Outstanding, _context.Buffers.Outstanding);
@@ -194,8 +259,16 @@ public sealed partial class EchoServer : IAsyncDisposable
             listener.Dispose();
         }
 
+        // UDP has nothing to drain: a datagram being echoed is sent at once, and closing ends every pending receive.
+        foreach (var listener in _udpListeners)
+        {
+            listener.Dispose();
+        }
+
         _housekeeping?.Dispose();
-        var drained = _connections.BeginShutdown(static c => c.BeginGracefulClose(ConnectionCloseReason.ServerStopping));
+        var drained = _connections.BeginShutdown(
+            static c => c.BeginGracefulClose(ConnectionCloseReason.ServerStopping),
+            static c => c.BeginGracefulClose(ConnectionCloseReason.ServerStopping));
         EchoServerLog.Stopping(_logger, _connections.Live, _options.ShutdownTimeout);
         try
         {
@@ -204,8 +277,13 @@ public sealed partial class EchoServer : IAsyncDisposable
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
             EchoServerLog.AbortingAfterShutdownTimeout(_logger, _connections.Live);
-            _connections.ForEach(static c => c.Abort(ConnectionCloseReason.ServerStopping));
+            _connections.ForEach(static c => c.Abort(ConnectionCloseReason.ServerStopping), static c => c.Abort(ConnectionCloseReason.ServerStopping));
             await drained.ConfigureAwait(false);
+        }
+
+        foreach (var listener in _udpListeners)
+        {
+            await listener.Stopped.ConfigureAwait(false);
         }
 
         lock (_stateLock)
@@ -218,9 +296,9 @@ public sealed partial class EchoServer : IAsyncDisposable
         EchoServerLog.Stopped(_logger);
     }
 
-    private void EnforceLimits(TimeLimits limits)
+    private void EnforceLimits(TimeLimits limits, long handshakeMs)
     {
         var now = Environment.TickCount64;
-        _connections.ForEach(c => c.EnforceLimits(now, limits));
+        _connections.ForEach(c => c.EnforceLimits(now, limits), c => c.EnforceLimits(now, limits, handshakeMs));
     }
 }

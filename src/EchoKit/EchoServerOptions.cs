@@ -16,15 +16,36 @@ public sealed class EchoServerOptions
     public const int MinReceiveBufferSize = 64;
 
     /// <summary>
-    /// The endpoints to listen on: <see cref="IPEndPoint"/> (IPv4 or IPv6; port 0 picks a free port, read
-    /// the real one from <see cref="EchoServer.EndPoints"/>) or <see cref="UnixDomainSocketEndPoint"/>.
-    /// At least one is required. Defaults to empty.
+    /// The stream endpoints to listen on: <see cref="IPEndPoint"/> for TCP (IPv4 or IPv6; port 0 picks a free port,
+    /// read the real one from <see cref="EchoServer.EndPoints"/>) or <see cref="UnixDomainSocketEndPoint"/>. A socket
+    /// file left behind by a process that died is removed when nothing listens on it; a live one fails the start
+    /// (see docs/TRANSPORTS.md). At least one endpoint is required here or in <see cref="UdpEndPoints"/> or
+    /// <see cref="TlsEndPoints"/>. Defaults to empty.
     /// </summary>
     public IList<EndPoint> EndPoints { get; } = new List<EndPoint>();
 
     /// <summary>
-    /// Whether an endpoint on <see cref="IPAddress.IPv6Any"/> also accepts IPv4 clients (a dual-mode socket).
-    /// Defaults to <see langword="true"/>.
+    /// The UDP endpoints to listen on (RFC 862 over UDP: each datagram is sent back to its source), set up by
+    /// <see cref="Udp"/>. An endpoint may share its address and port with a TCP one in <see cref="EndPoints"/>.
+    /// Defaults to empty.
+    /// </summary>
+    public IList<IPEndPoint> UdpEndPoints { get; } = new List<IPEndPoint>();
+
+    /// <summary>
+    /// The TLS endpoints to listen on (TCP with a TLS handshake first; the decrypted bytes are echoed), set up by
+    /// <see cref="Tls"/>, which then needs a server certificate. Defaults to empty.
+    /// </summary>
+    public IList<IPEndPoint> TlsEndPoints { get; } = new List<IPEndPoint>();
+
+    /// <summary>Settings of the UDP listeners: datagram size, receives in flight and abuse protection. Defaults to a <see cref="UdpEchoOptions"/> with its defaults.</summary>
+    public UdpEchoOptions Udp { get; } = new();
+
+    /// <summary>Settings of the TLS listeners: certificate, protocols, client certificates, handshake timeout. Defaults to a <see cref="TlsEchoOptions"/> with its defaults.</summary>
+    public TlsEchoOptions Tls { get; } = new();
+
+    /// <summary>
+    /// Whether an endpoint on <see cref="IPAddress.IPv6Any"/> (TCP, TLS or UDP) also accepts IPv4 clients (a
+    /// dual-mode socket). Defaults to <see langword="true"/>.
     /// </summary>
     public bool DualMode { get; set; } = true;
 
@@ -32,8 +53,9 @@ public sealed class EchoServerOptions
     public int Backlog { get; set; } = 512;
 
     /// <summary>
-    /// The most connections served at once; a connection beyond it is closed at once and counted as rejected,
-    /// because an echo service open to untrusted clients must bound its memory. Defaults to 10,000.
+    /// The most connections served at once, TCP, TLS (handshakes included) and Unix socket together; a connection
+    /// beyond it is closed at once and counted as rejected, because an echo service open to untrusted clients must
+    /// bound its memory. Defaults to 10,000.
     /// </summary>
     public int MaxConnections { get; set; } = 10_000;
 
@@ -133,9 +155,9 @@ public sealed class EchoServerOptions
         var errors = new List<(string, string)>();
         void Fail(string name, string rule) => errors.Add((name, $"EchoServerOptions.{name} {rule}."));
 
-        if (EndPoints.Count == 0)
+        if (EndPoints.Count == 0 && UdpEndPoints.Count == 0 && TlsEndPoints.Count == 0)
         {
-            Fail(nameof(EndPoints), "must contain at least one endpoint");
+            Fail(nameof(EndPoints), "must contain at least one endpoint (or UdpEndPoints or TlsEndPoints must)");
         }
 
         var seen = new HashSet<EndPoint>();
@@ -155,6 +177,11 @@ public sealed class EchoServerOptions
                 Fail(nameof(EndPoints), $"must not contain {endPoint} twice");
             }
         }
+
+        ValidateIPEndPoints(UdpEndPoints, nameof(UdpEndPoints), new HashSet<EndPoint>());
+        ValidateIPEndPoints(TlsEndPoints, nameof(TlsEndPoints), seen);
+        Udp.AddValidationErrors(Fail);
+        Tls.AddValidationErrors(Fail, TlsEndPoints.Count > 0);
 
         if (Backlog <= 0)
         {
@@ -198,6 +225,28 @@ public sealed class EchoServerOptions
 
         return errors;
 
+        // TCP and TLS endpoints share one port space (seen holds the TCP ones); UDP has its own.
+        void ValidateIPEndPoints(IList<IPEndPoint> endPoints, string name, HashSet<EndPoint> taken)
+        {
+            var own = new HashSet<EndPoint>();
+            for (var i = 0; i < endPoints.Count; i++)
+            {
+                var endPoint = endPoints[i];
+                if (endPoint is null)
+                {
+                    Fail(name, $"must not contain null (index {i})");
+                }
+                else if (endPoint.Port != 0 && !own.Add(endPoint))
+                {
+                    Fail(name, $"must not contain {endPoint} twice");
+                }
+                else if (endPoint.Port != 0 && taken.Contains(endPoint))
+                {
+                    Fail(name, $"must not contain {endPoint}, which EndPoints already listens on with TCP");
+                }
+            }
+        }
+
         void ValidateOptionalTimeout(TimeSpan? value, string name)
         {
             if (value is { } timeout && (timeout <= TimeSpan.Zero || timeout.TotalMilliseconds > int.MaxValue))
@@ -231,6 +280,18 @@ public sealed class EchoServerOptions
             copy.EndPoints.Add(endPoint);
         }
 
+        foreach (var endPoint in UdpEndPoints)
+        {
+            copy.UdpEndPoints.Add(endPoint);
+        }
+
+        foreach (var endPoint in TlsEndPoints)
+        {
+            copy.TlsEndPoints.Add(endPoint);
+        }
+
+        copy.Udp.CopyFrom(Udp);
+        copy.Tls.CopyFrom(Tls);
         return copy;
     }
 }

@@ -4,9 +4,18 @@ using System.Net;
 
 namespace EchoKit.Internal;
 
+/// <summary>Which datagram count an observable instrument reads.</summary>
+internal enum DatagramCount
+{
+    Received,
+    Echoed,
+    Dropped,
+}
+
 /// <summary>
-/// The set of live connections and the server-wide counters, under one lock that only accept, close,
-/// timers, stop and statistics take; the echo hot path never does.
+/// The set of live connections (TCP and Unix socket ones, and TLS ones, in two lists) and the server-wide counters,
+/// under one lock that only accept, close, timers, stop and statistics take; the echo hot paths never do. UDP
+/// listeners keep their own counters and are only read here.
 /// </summary>
 internal sealed class ConnectionManager
 {
@@ -18,7 +27,9 @@ internal sealed class ConnectionManager
     private double _rateTokens;
     private long _rateRefilledAt;
     private readonly List<EchoListener> _listeners = [];
+    private readonly List<UdpEchoListener> _udpListeners = [];
     private EchoConnection? _head;
+    private TlsEchoConnection? _tlsHead;
     private long _active;
     private long _live;
     private bool _stopping;
@@ -44,31 +55,22 @@ internal sealed class ConnectionManager
         }
     }
 
+    public void AddListener(UdpEchoListener listener)
+    {
+        lock (_lock)
+        {
+            _udpListeners.Add(listener);
+        }
+    }
+
     /// <summary>Admits a connection unless the server is full or stopping; counts it either way.</summary>
     public bool TryAdd(EchoConnection connection, out ConnectionRejectionReason rejection)
     {
-        var listener = connection.Listener;
         lock (_lock)
         {
-            var perAddress = 0;
-            ConnectionRejectionReason? refused =
-                _stopping ? ConnectionRejectionReason.ServerStopping
-                : !TakeRateToken() ? ConnectionRejectionReason.RateLimited
-                : _active >= _maxConnections ? ConnectionRejectionReason.MaxConnectionsExceeded
-                : connection.RemoteAddress is { } address && _maxConnectionsPerAddress is { } maxPerAddress
-                    && _connectionsPerAddress.TryGetValue(address, out perAddress) && perAddress >= maxPerAddress
-                    ? ConnectionRejectionReason.MaxConnectionsPerAddressExceeded
-                : null;
-            if (refused is { } reason)
+            if (!TryAdmitLocked(connection.Listener, connection.RemoteAddress, out rejection))
             {
-                rejection = reason;
-                listener.Counters.Rejected++;
                 return false;
-            }
-
-            if (connection.RemoteAddress is { } remote && _maxConnectionsPerAddress is not null)
-            {
-                _connectionsPerAddress[remote] = perAddress + 1;
             }
 
             connection.Next = _head;
@@ -78,10 +80,27 @@ internal sealed class ConnectionManager
             }
 
             _head = connection;
-            _active++;
-            _live++;
-            listener.Counters.Accepted++;
-            rejection = default;
+            return true;
+        }
+    }
+
+    /// <summary>Admits a TLS connection (before its handshake) under the same limits as every other connection.</summary>
+    public bool TryAdd(TlsEchoConnection connection, out ConnectionRejectionReason rejection)
+    {
+        lock (_lock)
+        {
+            if (!TryAdmitLocked(connection.Listener, connection.RemoteAddress, out rejection))
+            {
+                return false;
+            }
+
+            connection.Next = _tlsHead;
+            if (_tlsHead is not null)
+            {
+                _tlsHead.Previous = connection;
+            }
+
+            _tlsHead = connection;
             return true;
         }
     }
@@ -106,22 +125,35 @@ internal sealed class ConnectionManager
             }
 
             connection.Next = connection.Previous = null;
-            _active--;
-            if (connection.RemoteAddress is { } address && _connectionsPerAddress.TryGetValue(address, out var count))
+            RemovedLocked(connection.Listener, connection.RemoteAddress, connection.BytesReceived, connection.BytesSent);
+        }
+    }
+
+    /// <summary>Takes a closed TLS connection out of the set, folding in its byte counts and a failed handshake.</summary>
+    public void Remove(TlsEchoConnection connection)
+    {
+        lock (_lock)
+        {
+            if (connection.Previous is not null)
             {
-                if (count <= 1)
-                {
-                    _connectionsPerAddress.Remove(address);
-                }
-                else
-                {
-                    _connectionsPerAddress[address] = count - 1;
-                }
+                connection.Previous.Next = connection.Next;
+            }
+            else
+            {
+                _tlsHead = connection.Next;
             }
 
-            var counters = connection.Listener.Counters;
-            counters.ClosedBytesReceived += connection.BytesReceived;
-            counters.ClosedBytesSent += connection.BytesSent;
+            if (connection.Next is not null)
+            {
+                connection.Next.Previous = connection.Previous;
+            }
+
+            connection.Next = connection.Previous = null;
+            RemovedLocked(connection.Listener, connection.RemoteAddress, connection.BytesReceived, connection.BytesSent);
+            if (connection.HandshakeFailed)
+            {
+                connection.Listener.Counters.TlsHandshakeFailures++;
+            }
         }
     }
 
@@ -142,8 +174,8 @@ internal sealed class ConnectionManager
         drained?.TrySetResult();
     }
 
-    /// <summary>Refuses new connections, applies <paramref name="action"/> to every live one, and returns a task that completes when none is left.</summary>
-    public Task BeginShutdown(Action<EchoConnection> action)
+    /// <summary>Refuses new connections, applies the actions to every live one, and returns a task that completes when none is left.</summary>
+    public Task BeginShutdown(Action<EchoConnection> action, Action<TlsEchoConnection>? tlsAction = null)
     {
         lock (_lock)
         {
@@ -158,6 +190,11 @@ internal sealed class ConnectionManager
             }
 
             ForEachLocked(action);
+            if (tlsAction is not null)
+            {
+                ForEachTlsLocked(tlsAction);
+            }
+
             return _drained!.Task;
         }
     }
@@ -170,26 +207,73 @@ internal sealed class ConnectionManager
         }
     }
 
-    public EchoServerStatistics GetStatistics()
+    /// <summary>Applies <paramref name="action"/> to every live connection of both kinds, under the lock.</summary>
+    public void ForEach(Action<EchoConnection> action, Action<TlsEchoConnection> tlsAction)
     {
         lock (_lock)
         {
-            long accepted = 0, rejected = 0, received = 0, sent = 0;
+            ForEachLocked(action);
+            ForEachTlsLocked(tlsAction);
+        }
+    }
+
+    /// <summary>The counters of every listener, or of the listeners of one transport.</summary>
+    public EchoServerStatistics GetStatistics(EchoTransport? transport = null)
+    {
+        lock (_lock)
+        {
+            long active = 0, accepted = 0, rejected = 0, received = 0, sent = 0, handshakeFailures = 0;
             foreach (var listener in _listeners)
             {
-                accepted += listener.Counters.Accepted;
-                rejected += listener.Counters.Rejected;
-                received += listener.Counters.ClosedBytesReceived;
-                sent += listener.Counters.ClosedBytesSent;
+                if (transport is null || listener.Transport == transport)
+                {
+                    accepted += listener.Counters.Accepted;
+                    rejected += listener.Counters.Rejected;
+                    received += listener.Counters.ClosedBytesReceived;
+                    sent += listener.Counters.ClosedBytesSent;
+                    handshakeFailures += listener.Counters.TlsHandshakeFailures;
+                }
             }
 
             for (var c = _head; c is not null; c = c.Next)
             {
-                received += c.BytesReceived;
-                sent += c.BytesSent;
+                if (transport is null || c.Listener.Transport == transport)
+                {
+                    active++;
+                    received += c.BytesReceived;
+                    sent += c.BytesSent;
+                }
             }
 
-            return new EchoServerStatistics(_active, accepted, rejected, received, sent);
+            for (var c = _tlsHead; c is not null; c = c.Next)
+            {
+                if (transport is null || c.Listener.Transport == transport)
+                {
+                    active++;
+                    received += c.BytesReceived;
+                    sent += c.BytesSent;
+                }
+            }
+
+            var datagrams = default(UdpCounters);
+            if (transport is null or EchoTransport.Udp)
+            {
+                foreach (var listener in _udpListeners)
+                {
+                    datagrams.Add(listener.ReadCounters());
+                }
+            }
+
+            return new EchoServerStatistics(active, accepted, rejected, received + datagrams.BytesReceived, sent + datagrams.BytesSent)
+            {
+                DatagramsReceived = datagrams.Received,
+                DatagramsEchoed = datagrams.Echoed,
+                DatagramsBlocked = datagrams.Blocked,
+                DatagramsRateLimited = datagrams.RateLimited,
+                DatagramsOversized = datagrams.Oversized,
+                DatagramsSendFailed = datagrams.SendFailed,
+                TlsHandshakeFailures = handshakeFailures,
+            };
         }
     }
 
@@ -197,7 +281,7 @@ internal sealed class ConnectionManager
     {
         lock (_lock)
         {
-            var measurements = new Measurement<long>[_listeners.Count];
+            var measurements = new Measurement<long>[_listeners.Count + _udpListeners.Count];
             for (var i = 0; i < _listeners.Count; i++)
             {
                 var listener = _listeners[i];
@@ -210,11 +294,112 @@ internal sealed class ConnectionManager
                     }
                 }
 
+                for (var c = _tlsHead; c is not null; c = c.Next)
+                {
+                    if (c.Listener == listener)
+                    {
+                        total += received ? c.BytesReceived : c.BytesSent;
+                    }
+                }
+
                 measurements[i] = new Measurement<long>(total, listener.Tags);
+            }
+
+            for (var i = 0; i < _udpListeners.Count; i++)
+            {
+                var counters = _udpListeners[i].ReadCounters();
+                measurements[_listeners.Count + i] = new Measurement<long>(received ? counters.BytesReceived : counters.BytesSent, _udpListeners[i].Tags);
             }
 
             return measurements;
         }
+    }
+
+    /// <summary>Datagram counts per UDP listener; dropped ones once per reason, tagged <c>echokit.drop_reason</c>.</summary>
+    public IEnumerable<Measurement<long>> ObserveDatagrams(DatagramCount count)
+    {
+        lock (_lock)
+        {
+            var measurements = new List<Measurement<long>>(_udpListeners.Count * (count == DatagramCount.Dropped ? 4 : 1));
+            foreach (var listener in _udpListeners)
+            {
+                var counters = listener.ReadCounters();
+                switch (count)
+                {
+                    case DatagramCount.Received:
+                        measurements.Add(new Measurement<long>(counters.Received, listener.Tags));
+                        break;
+                    case DatagramCount.Echoed:
+                        measurements.Add(new Measurement<long>(counters.Echoed, listener.Tags));
+                        break;
+                    default:
+                        measurements.Add(Dropped(counters.Blocked, "blocked_source"));
+                        measurements.Add(Dropped(counters.RateLimited, "rate_limited"));
+                        measurements.Add(Dropped(counters.Oversized, "oversized"));
+                        measurements.Add(Dropped(counters.SendFailed, "send_failed"));
+                        break;
+                }
+
+                Measurement<long> Dropped(long value, string reason)
+                {
+                    var tags = listener.Tags;
+                    tags.Add("echokit.drop_reason", reason);
+                    return new Measurement<long>(value, tags);
+                }
+            }
+
+            return measurements;
+        }
+    }
+
+    private bool TryAdmitLocked(EchoListener listener, IPAddress? remoteAddress, out ConnectionRejectionReason rejection)
+    {
+        var perAddress = 0;
+        ConnectionRejectionReason? refused =
+            _stopping ? ConnectionRejectionReason.ServerStopping
+            : !TakeRateToken() ? ConnectionRejectionReason.RateLimited
+            : _active >= _maxConnections ? ConnectionRejectionReason.MaxConnectionsExceeded
+            : remoteAddress is { } address && _maxConnectionsPerAddress is { } maxPerAddress
+                && _connectionsPerAddress.TryGetValue(address, out perAddress) && perAddress >= maxPerAddress
+                ? ConnectionRejectionReason.MaxConnectionsPerAddressExceeded
+            : null;
+        if (refused is { } reason)
+        {
+            rejection = reason;
+            listener.Counters.Rejected++;
+            return false;
+        }
+
+        if (remoteAddress is { } remote && _maxConnectionsPerAddress is not null)
+        {
+            _connectionsPerAddress[remote] = perAddress + 1;
+        }
+
+        _active++;
+        _live++;
+        listener.Counters.Accepted++;
+        rejection = default;
+        return true;
+    }
+
+    private void RemovedLocked(EchoListener listener, IPAddress? remoteAddress, long bytesReceived, long bytesSent)
+    {
+        _active--;
+        if (remoteAddress is { } address && _connectionsPerAddress.TryGetValue(address, out var count))
+        {
+            if (count <= 1)
+            {
+                _connectionsPerAddress.Remove(address);
+            }
+            else
+            {
+                _connectionsPerAddress[address] = count - 1;
+            }
+        }
+
+        var counters = listener.Counters;
+        counters.ClosedBytesReceived += bytesReceived;
+        counters.ClosedBytesSent += bytesSent;
     }
 
     /// <summary>Token bucket of <see cref="EchoServerOptions.MaxConnectionRate"/>: refills continuously, holds one second's worth.</summary>
@@ -240,6 +425,14 @@ internal sealed class ConnectionManager
     private void ForEachLocked(Action<EchoConnection> action)
     {
         for (var c = _head; c is not null; c = c.Next)
+        {
+            action(c);
+        }
+    }
+
+    private void ForEachTlsLocked(Action<TlsEchoConnection> action)
+    {
+        for (var c = _tlsHead; c is not null; c = c.Next)
         {
             action(c);
         }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 
 namespace EchoKit.Internal;
@@ -16,13 +17,15 @@ internal sealed partial class EchoListener : IDisposable
     private TimeSpan _retryDelay;
     private volatile bool _closed;
 
-    private EchoListener(ServerContext context, Socket socket, EndPoint boundEndPoint)
+    private EchoListener(ServerContext context, Socket socket, EndPoint boundEndPoint, EchoTransport transport, SslServerAuthenticationOptions? tls)
     {
         _context = context;
         _socket = socket;
         EndPoint = boundEndPoint;
+        Transport = transport;
+        TlsAuthentication = tls;
         IsTcp = socket.ProtocolType == ProtocolType.Tcp;
-        Tags = CreateTags(boundEndPoint);
+        Tags = CreateTags(boundEndPoint, transport == EchoTransport.Unix ? "unix" : "tcp");
         _acceptArgs = new AcceptEventArgs(this);
         _retryTimer = new Timer(static s => ((EchoListener)s!).AcceptLoop(), this, Timeout.Infinite, Timeout.Infinite);
     }
@@ -32,24 +35,36 @@ internal sealed partial class EchoListener : IDisposable
 
     public bool IsTcp { get; }
 
+    /// <summary><see cref="EchoTransport.Tcp"/>, <see cref="EchoTransport.Tls"/> or <see cref="EchoTransport.Unix"/>.</summary>
+    public EchoTransport Transport { get; }
+
+    /// <summary>The options of every handshake on a TLS listener (built once per server); <see langword="null"/> otherwise.</summary>
+    public SslServerAuthenticationOptions? TlsAuthentication { get; }
+
     /// <summary>Metric tags of this listener: <c>server.address</c>, <c>server.port</c>, <c>network.transport</c>, <c>network.type</c>.</summary>
     public TagList Tags { get; }
 
     /// <summary>Per-listener totals; written only under the <see cref="ConnectionManager"/> lock.</summary>
     public ListenerCounters Counters { get; } = new();
 
-    /// <summary>Binds and listens, or throws an <see cref="IOException"/> naming the endpoint.</summary>
-    public static EchoListener Bind(ServerContext context, EndPoint endPoint)
+    /// <summary>
+    /// Binds and listens, or throws an <see cref="IOException"/> naming the endpoint. A Unix socket file in the way is
+    /// removed when it is a socket nobody listens on (left behind by a process that died); see <see cref="UnixSocketFile"/>.
+    /// </summary>
+    public static EchoListener Bind(ServerContext context, EndPoint endPoint, SslServerAuthenticationOptions? tls = null)
     {
         var options = context.Options;
         Socket socket;
+        EchoTransport transport;
         if (endPoint is UnixDomainSocketEndPoint)
         {
             socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            transport = EchoTransport.Unix;
         }
         else
         {
             socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            transport = tls is null ? EchoTransport.Tcp : EchoTransport.Tls;
             if (endPoint is IPEndPoint ip && ip.Address.Equals(IPAddress.IPv6Any) && options.DualMode)
             {
                 socket.DualMode = true;
@@ -58,23 +73,48 @@ internal sealed partial class EchoListener : IDisposable
 
         try
         {
-            socket.Bind(endPoint);
+            try
+            {
+                socket.Bind(endPoint);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse && IsSocketFile(endPoint, out var path))
+            {
+                if (!UnixSocketFile.TryRemoveStale(path, out var problem))
+                {
+                    throw new IOException($"EchoServer failed to bind to {path}: {problem}.", ex);
+                }
+
+                EchoServerLog.StaleSocketFileRemoved(context.Logger, path);
+                socket.Bind(endPoint);
+            }
+
             socket.Listen(options.Backlog);
         }
         catch (SocketException ex)
         {
             socket.Dispose();
-            var what = ex.SocketErrorCode switch
-            {
-                SocketError.AddressAlreadyInUse => "the address is already in use",
-                SocketError.AddressNotAvailable => "the address is not available on this machine",
-                SocketError.AccessDenied => "access was denied (ports below 1024 need privileges)",
-                _ => ex.Message,
-            };
-            throw new IOException($"EchoServer failed to bind to {endPoint}: {what}.", ex);
+            throw BindFailed(endPoint, transport == EchoTransport.Tls ? "TLS " : "", ex);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
         }
 
-        return new EchoListener(context, socket, socket.LocalEndPoint ?? endPoint);
+        return new EchoListener(context, socket, socket.LocalEndPoint ?? endPoint, transport, tls);
+    }
+
+    /// <summary>The exception for a failed bind: names the endpoint (and, when given, the transport) and says why in plain words.</summary>
+    public static IOException BindFailed(EndPoint endPoint, string transport, SocketException ex)
+    {
+        var what = ex.SocketErrorCode switch
+        {
+            SocketError.AddressAlreadyInUse => "the address is already in use",
+            SocketError.AddressNotAvailable => "the address is not available on this machine",
+            SocketError.AccessDenied => "access was denied (ports below 1024 need privileges)",
+            _ => ex.Message,
+        };
+        return new IOException($"EchoServer failed to bind {transport}to {endPoint}: {what}.", ex);
     }
 
     public void Start() => ThreadPool.UnsafeQueueUserWorkItem(static s => s.AcceptLoop(), this, preferLocal: false);
@@ -84,7 +124,7 @@ internal sealed partial class EchoListener : IDisposable
         _closed = true;
         _retryTimer.Dispose();
         _socket.Dispose();
-        if (endPointIsSocketFile(EndPoint, out var path))
+        if (IsSocketFile(EndPoint, out var path))
         {
             try
             {
@@ -95,15 +135,10 @@ internal sealed partial class EchoListener : IDisposable
                 // Best effort: the file may already be gone or be reused by another process.
             }
         }
-
-        static bool endPointIsSocketFile(EndPoint endPoint, out string path)
-        {
-            path = endPoint is UnixDomainSocketEndPoint uds ? uds.ToString() : string.Empty;
-            return path.Length > 0 && path[0] != '\0' && path[0] != '@';
-        }
     }
 
-    private static TagList CreateTags(EndPoint endPoint)
+    /// <summary>Metric tags of a listener: <c>server.address</c>, <c>server.port</c>, <c>network.transport</c>, <c>network.type</c>.</summary>
+    public static TagList CreateTags(EndPoint endPoint, string transport)
     {
         var tags = new TagList();
         switch (endPoint)
@@ -111,16 +146,23 @@ internal sealed partial class EchoListener : IDisposable
             case IPEndPoint ip:
                 tags.Add("server.address", ip.Address.ToString());
                 tags.Add("server.port", ip.Port);
-                tags.Add("network.transport", "tcp");
+                tags.Add("network.transport", transport);
                 tags.Add("network.type", ip.AddressFamily == AddressFamily.InterNetworkV6 ? "ipv6" : "ipv4");
                 break;
             default:
                 tags.Add("server.address", endPoint.ToString());
-                tags.Add("network.transport", "unix");
+                tags.Add("network.transport", transport);
                 break;
         }
 
         return tags;
+    }
+
+    /// <summary>Whether <paramref name="endPoint"/> is a Unix socket with a path in the file system (not an abstract name).</summary>
+    private static bool IsSocketFile(EndPoint endPoint, out string path)
+    {
+        path = endPoint is UnixDomainSocketEndPoint uds ? uds.ToString() : string.Empty;
+        return path.Length > 0 && path[0] != '\0' && path[0] != '@';
     }
 
     /// <summary>Accepts until an accept goes pending; synchronous completions loop here instead of recursing.</summary>
@@ -161,7 +203,15 @@ internal sealed partial class EchoListener : IDisposable
         if (error == SocketError.Success)
         {
             _retryDelay = TimeSpan.Zero;
-            _context.OnAccepted(this, _acceptArgs.AcceptSocket!);
+            if (Transport == EchoTransport.Tls)
+            {
+                TlsEchoConnection.Accept(_context, this, _acceptArgs.AcceptSocket!);
+            }
+            else
+            {
+                _context.OnAccepted(this, _acceptArgs.AcceptSocket!);
+            }
+
             return true;
         }
 
@@ -205,4 +255,5 @@ internal sealed class ListenerCounters
     public long Rejected;
     public long ClosedBytesReceived;
     public long ClosedBytesSent;
+    public long TlsHandshakeFailures;
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Security.Authentication;
 
 namespace EchoKit.Internal;
 
@@ -12,12 +13,15 @@ internal sealed class EchoServerMetrics : IDisposable
     public const string MeterName = "EchoKit";
 
     private static readonly double[] DurationBuckets = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
+    private static readonly double[] HandshakeBuckets = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30];
 
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
     private readonly UpDownCounter<long> _activeConnections;
     private readonly Histogram<double> _connectionDuration;
     private readonly Counter<long> _rejectedConnections;
+    private readonly Histogram<double> _tlsHandshakeDuration;
+    private readonly UpDownCounter<long> _activeTlsHandshakes;
 
     // A meter from an IMeterFactory outlives this server (the factory owns and may share it), so the
     // observable callbacks stop reporting once the server has stopped instead of pinning stale counts.
@@ -46,6 +50,18 @@ internal sealed class EchoServerMetrics : IDisposable
             "echokit.bytes_received", () => _disposed ? [] : connections.ObserveBytes(received: true), "By", "Bytes received from clients.");
         _meter.CreateObservableCounter(
             "echokit.bytes_sent", () => _disposed ? [] : connections.ObserveBytes(received: false), "By", "Bytes echoed to clients.");
+        _tlsHandshakeDuration = _meter.CreateHistogram(
+            "echokit.tls_handshake.duration", "s", "The duration of TLS handshakes on the server.",
+            tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = HandshakeBuckets });
+        _activeTlsHandshakes = _meter.CreateUpDownCounter<long>(
+            "echokit.active_tls_handshakes", "{handshake}", "Number of TLS handshakes that are currently in progress on the server.");
+        _meter.CreateObservableCounter(
+            "echokit.datagrams_received", () => _disposed ? [] : connections.ObserveDatagrams(DatagramCount.Received), "{datagram}", "UDP datagrams received.");
+        _meter.CreateObservableCounter(
+            "echokit.datagrams_sent", () => _disposed ? [] : connections.ObserveDatagrams(DatagramCount.Echoed), "{datagram}", "UDP datagrams echoed to their source.");
+        _meter.CreateObservableCounter(
+            "echokit.dropped_datagrams", () => _disposed ? [] : connections.ObserveDatagrams(DatagramCount.Dropped), "{datagram}",
+            "UDP datagrams dropped without an answer, by echokit.drop_reason: blocked_source, rate_limited, oversized, send_failed.");
     }
 
     public void ConnectionStarted(EchoListener listener) => _activeConnections.Add(1, listener.Tags);
@@ -68,6 +84,29 @@ internal sealed class EchoServerMetrics : IDisposable
 
     public void ConnectionRejected(EchoListener listener) => _rejectedConnections.Add(1, listener.Tags);
 
+    public void TlsHandshakeStarted(EchoListener listener) => _activeTlsHandshakes.Add(1, listener.Tags);
+
+    /// <summary>Records a handshake's duration with <c>tls.protocol.version</c> when it succeeded, or <c>error.type</c> when not.</summary>
+    public void TlsHandshakeEnded(EchoListener listener, long startTimestamp, SslProtocols? protocol, string? errorType)
+    {
+        _activeTlsHandshakes.Add(-1, listener.Tags);
+        if (_tlsHandshakeDuration.Enabled)
+        {
+            var tags = listener.Tags;
+            if (protocol is { } p && ProtocolVersion(p) is { } version)
+            {
+                tags.Add("tls.protocol.version", version);
+            }
+
+            if (errorType is not null)
+            {
+                tags.Add("error.type", errorType);
+            }
+
+            _tlsHandshakeDuration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, tags);
+        }
+    }
+
     public void Dispose()
     {
         _disposed = true;
@@ -83,6 +122,17 @@ internal sealed class EchoServerMetrics : IDisposable
         ConnectionCloseReason.IdleTimeout => "idle_timeout",
         ConnectionCloseReason.Error => "io_error",
         ConnectionCloseReason.SendTimeout => "send_timeout",
+        ConnectionCloseReason.TlsHandshakeFailed => "tls_handshake_failed",
+        _ => null,
+    };
+
+    /// <summary>The OpenTelemetry form of a TLS version ("1.2", "1.3"); the obsolete enum members are matched by value.</summary>
+    private static string? ProtocolVersion(SslProtocols protocol) => (int)protocol switch
+    {
+        0x3000 => "1.3",
+        0x0C00 => "1.2",
+        0x0300 => "1.1",
+        0x00C0 => "1.0",
         _ => null,
     };
 }

@@ -41,6 +41,9 @@ internal sealed class ServerContext : IDisposable
 
     public BoundedPool<EchoConnection> ConnectionPool { get; }
 
+    /// <summary>The next connection id; shared by every transport, so ids are unique within the server.</summary>
+    public long NextConnectionId() => Interlocked.Increment(ref _lastConnectionId);
+
     /// <summary>Admits or rejects a freshly accepted socket; runs on the accept loop, so it never blocks.</summary>
     public void OnAccepted(EchoListener listener, Socket socket)
     {

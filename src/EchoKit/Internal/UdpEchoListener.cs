@@ -1,0 +1,488 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace EchoKit.Internal;
+
+/// <summary>
+/// One bound UDP socket (RFC 862 over UDP): each datagram received is sent back, unchanged, to its source, unless
+/// the <see cref="UdpEchoPolicy"/> drops it. <see cref="UdpEchoPolicy.DatagramsInFlight"/> slots, each a
+/// <see cref="SocketAsyncEventArgs"/> with its own buffer, take turns: exactly one slot holds the receive duty and
+/// loops receive → send → receive, synchronous completions included. Only when its send goes pending (a slow send)
+/// does it hand the receive duty to an idle slot, so the socket keeps receiving; the slot takes the duty back, or
+/// goes idle, when its send completes. One receive pending per socket is also what keeps the runtime from allocating
+/// (it caches one pending-receive operation per socket), so nothing is allocated per datagram.
+/// </summary>
+internal sealed class UdpEchoListener : IDisposable
+{
+    /// <summary>As for TCP connections: synchronous completions handled in one go before a slot yields its thread.</summary>
+    private const int MaxSynchronousCompletions = 32;
+
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(1);
+
+    private readonly ServerContext _context;
+    private readonly UdpEchoPolicy _policy;
+    private readonly Socket _socket;
+    private readonly Slot[] _slots;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _lock = new();
+    private readonly Slot[] _idle;
+    private int _idleCount;
+    private int _active;
+    private bool _noReceiver;
+    private volatile bool _closed;
+
+    private UdpEchoListener(ServerContext context, UdpEchoPolicy policy, Socket socket, IPEndPoint boundEndPoint)
+    {
+        _context = context;
+        _policy = policy;
+        _socket = socket;
+        EndPoint = boundEndPoint;
+        Port = boundEndPoint.Port;
+        Tags = EchoListener.CreateTags(boundEndPoint, "udp");
+        _slots = new Slot[policy.DatagramsInFlight];
+        _idle = new Slot[_slots.Length];
+        for (var i = 0; i < _slots.Length; i++)
+        {
+            _slots[i] = new Slot(this);
+        }
+    }
+
+    /// <summary>The endpoint actually bound (the real port when 0 was asked for).</summary>
+    public IPEndPoint EndPoint { get; }
+
+    /// <summary>Metric tags: <c>server.address</c>, <c>server.port</c>, <c>network.transport</c> = <c>udp</c>, <c>network.type</c>.</summary>
+    public TagList Tags { get; }
+
+    /// <summary>Completes when every slot has ended after <see cref="Dispose"/>.</summary>
+    public Task Stopped => _stopped.Task;
+
+    private int Port { get; }
+
+    /// <summary>Binds, or throws an <see cref="IOException"/> naming the endpoint.</summary>
+    public static UdpEchoListener Bind(ServerContext context, UdpEchoPolicy policy, IPEndPoint endPoint)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            if (endPoint.Address.Equals(IPAddress.IPv6Any) && context.Options.DualMode)
+            {
+                socket.DualMode = true;
+            }
+
+            socket.Bind(endPoint);
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            throw EchoListener.BindFailed(endPoint, "UDP ", ex);
+        }
+
+        return new UdpEchoListener(context, policy, socket, (IPEndPoint)socket.LocalEndPoint!);
+    }
+
+    /// <summary>Starts receiving: the first slot takes the receive duty, the others wait idle.</summary>
+    public void Start()
+    {
+        lock (_lock)
+        {
+            _active = 1;
+            for (var i = 1; i < _slots.Length; i++)
+            {
+                _idle[_idleCount++] = _slots[i];
+            }
+        }
+
+        ThreadPool.UnsafeQueueUserWorkItem(_slots[0], preferLocal: false);
+    }
+
+    /// <summary>Closes the socket: the pending receive and any pending send complete at once and their slots end.</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _closed = true;
+            if (_active == 0)
+            {
+                // Never started (a failed start), or already ended.
+                Stop();
+            }
+        }
+
+        _socket.Dispose();
+    }
+
+    /// <summary>The totals of every slot. Each slot writes only its own counters, so the hot path shares no cache line.</summary>
+    public UdpCounters ReadCounters()
+    {
+        var total = default(UdpCounters);
+        foreach (var slot in _slots)
+        {
+            total.Add(slot.Counters);
+        }
+
+        return total;
+    }
+
+    /// <summary>A slot whose send went pending gives the receive duty to an idle slot, so receiving goes on meanwhile.</summary>
+    private void HandOffReceiving()
+    {
+        Slot? next = null;
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            if (_idleCount > 0)
+            {
+                next = _idle[--_idleCount];
+                _idle[_idleCount] = null!;
+                _active++;
+            }
+            else
+            {
+                // Every slot is sending: the next one to finish takes the duty; meanwhile the kernel queues datagrams.
+                _noReceiver = true;
+            }
+        }
+
+        if (next is not null)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(next, preferLocal: false);
+        }
+    }
+
+    /// <summary>A pending send completed: returns whether its slot takes the receive duty (nobody holds it) or else goes idle.</summary>
+    private bool SendDone(Slot slot)
+    {
+        lock (_lock)
+        {
+            if (!_closed)
+            {
+                if (_noReceiver)
+                {
+                    _noReceiver = false;
+                    return true;
+                }
+
+                _idle[_idleCount++] = slot;
+            }
+
+            if (--_active == 0 && _closed)
+            {
+                Stop();
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>The slot holding the receive duty saw the socket closed.</summary>
+    private void SlotEnded()
+    {
+        lock (_lock)
+        {
+            if (--_active == 0 && _closed)
+            {
+                Stop();
+            }
+        }
+    }
+
+    private void Stop()
+    {
+        foreach (var slot in _slots)
+        {
+            slot.Dispose();
+        }
+
+        _stopped.TrySetResult();
+    }
+
+    /// <summary>One datagram in flight: a buffer of <see cref="UdpEchoPolicy.MaxDatagramSize"/> bytes, received into and echoed from.</summary>
+    private sealed class Slot : SocketAsyncEventArgs, IThreadPoolWorkItem
+    {
+        private readonly UdpEchoListener _listener;
+        private readonly UdpSource _source;
+        private readonly byte[] _buffer;
+        private bool _sending;
+        private int _length;
+        private EndPoint? _sendTo;
+        private TimeSpan _retryDelay;
+
+        public Slot(UdpEchoListener listener)
+            : base(unsafeSuppressExecutionContextFlow: true)
+        {
+            _listener = listener;
+            _source = new UdpSource(listener._socket.AddressFamily);
+            _buffer = GC.AllocateUninitializedArray<byte>(listener._policy.MaxDatagramSize, pinned: true);
+            SetBuffer(_buffer, 0, _buffer.Length);
+        }
+
+        public UdpCounters Counters;
+
+        void IThreadPoolWorkItem.Execute()
+        {
+            try
+            {
+                Run();
+            }
+            catch (Exception ex)
+            {
+                Fail(ex);
+            }
+        }
+
+        protected override void OnCompleted(SocketAsyncEventArgs e)
+        {
+            // An exception escaping an I/O completion would take the process down; contain it to this slot.
+            try
+            {
+                if (_sending)
+                {
+                    // A send that went pending; the receive duty was handed off meanwhile.
+                    Complete();
+                    if (_listener.SendDone(this))
+                    {
+                        Run();
+                    }
+                }
+                else if (Complete())
+                {
+                    Run();
+                }
+            }
+            catch (Exception ex)
+            {
+                Fail(ex);
+            }
+        }
+
+        /// <summary>
+        /// Holds the receive duty: issues operations until one is pending; synchronous completions are handled here,
+        /// never by recursion.
+        /// </summary>
+        private void Run()
+        {
+            var socket = _listener._socket;
+            var synchronousCompletions = 0;
+            while (true)
+            {
+                if (_listener._closed)
+                {
+                    _listener.SlotEnded();
+                    return;
+                }
+
+                bool pending;
+                try
+                {
+                    // SocketFlags is also what the last receive reported (Truncated); passed back in, it would
+                    // change what the next operation does (MSG_TRUNC).
+                    SocketFlags = SocketFlags.None;
+                    if (_sending)
+                    {
+                        // No endpoint: the runtime sends to the raw source address the receive left in these args.
+                        RemoteEndPoint = _sendTo;
+                        SetBuffer(0, _length);
+                        pending = socket.SendToAsync(this);
+                    }
+                    else
+                    {
+                        _source.Reset();
+                        _sendTo = null;
+                        RemoteEndPoint = _source;
+                        SetBuffer(0, _buffer.Length);
+                        pending = socket.ReceiveFromAsync(this);
+                    }
+                }
+                catch (ObjectDisposedException)
+                {
+                    _listener.SlotEnded();
+                    return;
+                }
+
+                if (pending)
+                {
+                    if (_sending)
+                    {
+                        _listener.HandOffReceiving();
+                    }
+
+                    return;
+                }
+
+                if (!Complete())
+                {
+                    return;
+                }
+
+                if (++synchronousCompletions == MaxSynchronousCompletions)
+                {
+                    ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+                    return;
+                }
+            }
+        }
+
+        /// <summary>Consumes the operation that just completed; returns whether to issue the next one now.</summary>
+        private bool Complete()
+        {
+            var error = SocketError;
+            if (_sending)
+            {
+                _sending = false;
+                if (error == SocketError.Success)
+                {
+                    Counters.Echoed++;
+                    Counters.BytesSent += BytesTransferred;
+                }
+                else if (!_listener._closed)
+                {
+                    // For example no route back to a forged source; the datagram is lost, receiving carries on.
+                    Counters.SendFailed++;
+                    LogDropped(_length, "the echo could not be sent");
+                }
+
+                return true;
+            }
+
+            if (error != SocketError.Success)
+            {
+                return ReceiveFailed(error);
+            }
+
+            _retryDelay = TimeSpan.Zero;
+            var length = Math.Min(BytesTransferred, _buffer.Length);
+            Counters.Received++;
+            Counters.BytesReceived += length;
+            if ((SocketFlags & SocketFlags.Truncated) != 0)
+            {
+                // Larger than MaxDatagramSize: only its start was received, and an echo must not be cut short.
+                Counters.Oversized++;
+                LogDropped(length, "larger than Udp.MaxDatagramSize");
+                return true;
+            }
+
+            if (!_source.Captured && RemoteEndPoint is IPEndPoint made && !ReferenceEquals(made, _source))
+            {
+                // A runtime that made its own endpoint instead of calling UdpSource.Create: read it, and send to it.
+                _source.Capture(made);
+                _sendTo = made;
+            }
+
+            var policy = _listener._policy;
+            if (!_source.Captured || _source.IsInvalidSender || policy.IsBlockedPort(_source.SourcePort) || _source.SourcePort == _listener.Port)
+            {
+                // Never answered: a forged source could otherwise loop the echo with another service (or this one).
+                Counters.Blocked++;
+                LogDropped(length, "blocked source");
+                return true;
+            }
+
+            if (policy.RateLimiter is { } limiter && !limiter.TryTake(_source.Key))
+            {
+                Counters.RateLimited++;
+                return true;
+            }
+
+            _sending = true;
+            _length = length;
+            return true;
+        }
+
+        private bool ReceiveFailed(SocketError error)
+        {
+            if (_listener._closed || error == SocketError.OperationAborted)
+            {
+                _listener.SlotEnded();
+                return false;
+            }
+
+            switch (error)
+            {
+                case SocketError.MessageSize:
+                    // Windows reports a truncated datagram as an error rather than a flag.
+                    Counters.Received++;
+                    Counters.Oversized++;
+                    return true;
+                case SocketError.ConnectionReset:
+                case SocketError.NetworkReset:
+                case SocketError.HostUnreachable:
+                case SocketError.NetworkUnreachable:
+                    // An ICMP error about an earlier echo, reported on the next receive by some systems; not a fault.
+                    return true;
+                default:
+                    RetryLater(new SocketException((int)error));
+                    return false;
+            }
+        }
+
+        private void Fail(Exception exception)
+        {
+            if (_listener._closed)
+            {
+                _listener.SlotEnded();
+                return;
+            }
+
+            // Unexpected; this slot keeps (or takes back) the receive duty after a pause.
+            _sending = false;
+            RetryLater(exception);
+        }
+
+        /// <summary>Reports an unexpected failure and resumes receiving after a pause that grows up to one second.</summary>
+        private void RetryLater(Exception exception)
+        {
+            var listener = _listener;
+            _retryDelay = _retryDelay == TimeSpan.Zero
+                ? TimeSpan.FromMilliseconds(10)
+                : TimeSpan.FromTicks(Math.Min(_retryDelay.Ticks * 2, MaxRetryDelay.Ticks));
+            EchoServerLog.UdpReceiveFailed(listener._context.Logger, listener.EndPoint, _retryDelay, exception);
+            listener._context.Server.RaiseServerFaulted(listener.EndPoint, exception);
+            _ = Task.Delay(_retryDelay).ContinueWith(
+                static (_, state) => ((IThreadPoolWorkItem)state!).Execute(),
+                this,
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+        }
+
+        private void LogDropped(int length, string reason)
+        {
+            var logger = _listener._context.Logger;
+            if (logger.IsEnabled(LogLevel.Debug))
+            {
+                EchoServerLog.DatagramDropped(logger, length, _source.Captured ? _source.ToIPEndPoint() : null, _listener.EndPoint, reason);
+            }
+        }
+    }
+}
+
+/// <summary>Datagram and byte totals of a UDP listener (or one of its slots).</summary>
+internal struct UdpCounters
+{
+    public long Received;
+    public long Echoed;
+    public long Blocked;
+    public long RateLimited;
+    public long Oversized;
+    public long SendFailed;
+    public long BytesReceived;
+    public long BytesSent;
+
+    public void Add(in UdpCounters other)
+    {
+        Received += other.Received;
+        Echoed += other.Echoed;
+        Blocked += other.Blocked;
+        RateLimited += other.RateLimited;
+        Oversized += other.Oversized;
+        SendFailed += other.SendFailed;
+        BytesReceived += other.BytesReceived;
+        BytesSent += other.BytesSent;
+    }
+}
