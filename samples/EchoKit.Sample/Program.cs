@@ -3,10 +3,17 @@
 //
 //   dotnet run --project samples/EchoKit.Sample                      (127.0.0.1:7007)
 //   dotnet run --project samples/EchoKit.Sample -- --port 9000 --address ::
-//   nc 127.0.0.1 7007
+//   dotnet run --project samples/EchoKit.Sample -- --udp --tls-port 7443 --unix /tmp/echo.sock
+//   nc 127.0.0.1 7007                                  (TCP)
+//   socat - UDP:127.0.0.1:7007                         (UDP, with --udp)
+//   openssl s_client -quiet -connect 127.0.0.1:7443    (TLS, with --tls-port 7443)
+//   socat - UNIX-CONNECT:/tmp/echo.sock                (Unix socket, with --unix /tmp/echo.sock)
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using EchoKit;
 using Microsoft.Extensions.Logging;
 
@@ -14,6 +21,9 @@ var address = IPAddress.Loopback;
 var port = 7007;
 var statsInterval = TimeSpan.FromSeconds(5);
 var logLevel = LogLevel.Information;
+var udp = false;
+int? tlsPort = null;
+string? unixPath = null;
 for (var i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -28,6 +38,15 @@ for (var i = 0; i < args.Length; i++)
         case "--stats-interval":
             statsInterval = TimeSpan.FromSeconds(double.Parse(Next(), CultureInfo.InvariantCulture));
             break;
+        case "--udp":
+            udp = true;
+            break;
+        case "--tls-port":
+            tlsPort = int.Parse(Next(), CultureInfo.InvariantCulture);
+            break;
+        case "--unix":
+            unixPath = Next();
+            break;
         case "--quiet" or "-q":
             logLevel = LogLevel.Warning;
             break;
@@ -35,7 +54,7 @@ for (var i = 0; i < args.Length; i++)
             logLevel = LogLevel.Debug;
             break;
         case "--help" or "-h":
-            Console.WriteLine("Usage: EchoKit.Sample [--port 7007] [--address 127.0.0.1] [--stats-interval 5] [--quiet] [--verbose]");
+            Console.WriteLine("Usage: EchoKit.Sample [--port 7007] [--address 127.0.0.1] [--udp] [--tls-port 7443] [--unix /tmp/echo.sock] [--stats-interval 5] [--quiet] [--verbose]");
             return 0;
         default:
             Console.Error.WriteLine($"Unknown argument '{args[i]}'. Try --help.");
@@ -45,6 +64,25 @@ for (var i = 0; i < args.Length; i++)
 
 using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(logLevel));
 var options = new EchoServerOptions { EndPoints = { new IPEndPoint(address, port) } };
+if (udp)
+{
+    options.UdpEndPoints.Add(new IPEndPoint(address, port));
+}
+
+if (unixPath is not null)
+{
+    options.EndPoints.Add(new UnixDomainSocketEndPoint(unixPath));
+}
+
+if (tlsPort is { } tls)
+{
+    // A throw-away self-signed certificate, good for trying TLS clients (openssl s_client accepts it).
+    using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+    var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+    options.TlsEndPoints.Add(new IPEndPoint(address, tls));
+    options.Tls.ServerCertificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(30));
+}
+
 await using var server = new EchoServer(options, loggerFactory);
 try
 {
@@ -56,7 +94,7 @@ catch (IOException ex)
     return 1;
 }
 
-Console.WriteLine($"Echoing on {string.Join(", ", server.EndPoints)}. Try: nc {address} {((IPEndPoint)server.EndPoints[0]).Port}. Ctrl+C stops.");
+Console.WriteLine($"Echoing on {string.Join(", ", server.Listeners)}. Try: nc {address} {((IPEndPoint)server.EndPoints[0]).Port}. Ctrl+C stops.");
 
 using var stop = new CancellationTokenSource();
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
