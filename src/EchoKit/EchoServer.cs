@@ -146,15 +146,7 @@ public sealed partial class EchoServer : IAsyncDisposable
         _listenerInfos = infos.ToArray();
         _endPoints = infos.Select(l => l.EndPoint).ToArray();
         var limits = TimeLimits.From(_options);
-        var sweepPeriod = limits.SweepPeriod;
-        var handshakeMs = (long)_options.Tls.HandshakeTimeout.TotalMilliseconds;
-        if (_options.TlsEndPoints.Count > 0)
-        {
-            // The handshake timeout is enforced by the same timer, within a quarter of it.
-            sweepPeriod = TimeSpan.FromMilliseconds(Math.Min(sweepPeriod.TotalMilliseconds, Math.Clamp(handshakeMs / 4, 10, 1000)));
-        }
-
-        _housekeeping = new Timer(_ => EnforceLimits(limits, handshakeMs), null, sweepPeriod, sweepPeriod);
+        _housekeeping = new Timer(_ => EnforceLimits(limits), null, limits.SweepPeriod, limits.SweepPeriod);
 
         lock (_stateLock)
         {
@@ -266,9 +258,7 @@ public sealed partial class EchoServer : IAsyncDisposable
         }
 
         _housekeeping?.Dispose();
-        var drained = _connections.BeginShutdown(
-            static c => c.BeginGracefulClose(ConnectionCloseReason.ServerStopping),
-            static c => c.BeginGracefulClose(ConnectionCloseReason.ServerStopping));
+        var drained = _connections.BeginShutdown(static c => c.BeginGracefulClose(ConnectionCloseReason.ServerStopping));
         EchoServerLog.Stopping(_logger, _connections.Live, _options.ShutdownTimeout);
         try
         {
@@ -277,7 +267,7 @@ public sealed partial class EchoServer : IAsyncDisposable
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
             EchoServerLog.AbortingAfterShutdownTimeout(_logger, _connections.Live);
-            _connections.ForEach(static c => c.Abort(ConnectionCloseReason.ServerStopping), static c => c.Abort(ConnectionCloseReason.ServerStopping));
+            _connections.ForEach(static c => c.Abort(ConnectionCloseReason.ServerStopping));
             await drained.ConfigureAwait(false);
         }
 
@@ -296,9 +286,9 @@ public sealed partial class EchoServer : IAsyncDisposable
         EchoServerLog.Stopped(_logger);
     }
 
-    private void EnforceLimits(TimeLimits limits, long handshakeMs)
+    private void EnforceLimits(TimeLimits limits)
     {
         var now = Environment.TickCount64;
-        _connections.ForEach(c => c.EnforceLimits(now, limits), c => c.EnforceLimits(now, limits, handshakeMs));
+        _connections.ForEach(c => c.EnforceLimits(now, limits));
     }
 }

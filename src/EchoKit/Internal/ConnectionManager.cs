@@ -28,8 +28,7 @@ internal sealed class ConnectionManager
     private long _rateRefilledAt;
     private readonly List<EchoListener> _listeners = [];
     private readonly List<UdpEchoListener> _udpListeners = [];
-    private EchoConnection? _head;
-    private TlsEchoConnection? _tlsHead;
+    private ServedConnection? _head;
     private long _active;
     private long _live;
     private bool _stopping;
@@ -63,8 +62,8 @@ internal sealed class ConnectionManager
         }
     }
 
-    /// <summary>Admits a connection unless the server is full or stopping; counts it either way.</summary>
-    public bool TryAdd(EchoConnection connection, out ConnectionRejectionReason rejection)
+    /// <summary>Admits a connection (TLS ones before their handshake) unless a limit refuses it; counts it either way.</summary>
+    public bool TryAdd(ServedConnection connection, out ConnectionRejectionReason rejection)
     {
         lock (_lock)
         {
@@ -84,29 +83,8 @@ internal sealed class ConnectionManager
         }
     }
 
-    /// <summary>Admits a TLS connection (before its handshake) under the same limits as every other connection.</summary>
-    public bool TryAdd(TlsEchoConnection connection, out ConnectionRejectionReason rejection)
-    {
-        lock (_lock)
-        {
-            if (!TryAdmitLocked(connection.Listener, connection.RemoteAddress, out rejection))
-            {
-                return false;
-            }
-
-            connection.Next = _tlsHead;
-            if (_tlsHead is not null)
-            {
-                _tlsHead.Previous = connection;
-            }
-
-            _tlsHead = connection;
-            return true;
-        }
-    }
-
-    /// <summary>Takes a closed connection out of the set and folds its byte counts into its listener's totals.</summary>
-    public void Remove(EchoConnection connection)
+    /// <summary>Takes a closed connection out of the set and folds its byte counts (and a failed handshake) into its listener's totals.</summary>
+    public void Remove(ServedConnection connection)
     {
         lock (_lock)
         {
@@ -117,30 +95,6 @@ internal sealed class ConnectionManager
             else
             {
                 _head = connection.Next;
-            }
-
-            if (connection.Next is not null)
-            {
-                connection.Next.Previous = connection.Previous;
-            }
-
-            connection.Next = connection.Previous = null;
-            RemovedLocked(connection.Listener, connection.RemoteAddress, connection.BytesReceived, connection.BytesSent);
-        }
-    }
-
-    /// <summary>Takes a closed TLS connection out of the set, folding in its byte counts and a failed handshake.</summary>
-    public void Remove(TlsEchoConnection connection)
-    {
-        lock (_lock)
-        {
-            if (connection.Previous is not null)
-            {
-                connection.Previous.Next = connection.Next;
-            }
-            else
-            {
-                _tlsHead = connection.Next;
             }
 
             if (connection.Next is not null)
@@ -175,7 +129,7 @@ internal sealed class ConnectionManager
     }
 
     /// <summary>Refuses new connections, applies the actions to every live one, and returns a task that completes when none is left.</summary>
-    public Task BeginShutdown(Action<EchoConnection> action, Action<TlsEchoConnection>? tlsAction = null)
+    public Task BeginShutdown(Action<ServedConnection> action)
     {
         lock (_lock)
         {
@@ -190,30 +144,16 @@ internal sealed class ConnectionManager
             }
 
             ForEachLocked(action);
-            if (tlsAction is not null)
-            {
-                ForEachTlsLocked(tlsAction);
-            }
-
             return _drained!.Task;
         }
     }
 
-    public void ForEach(Action<EchoConnection> action)
+    /// <summary>Applies <paramref name="action"/> to every live connection, under the lock.</summary>
+    public void ForEach(Action<ServedConnection> action)
     {
         lock (_lock)
         {
             ForEachLocked(action);
-        }
-    }
-
-    /// <summary>Applies <paramref name="action"/> to every live connection of both kinds, under the lock.</summary>
-    public void ForEach(Action<EchoConnection> action, Action<TlsEchoConnection> tlsAction)
-    {
-        lock (_lock)
-        {
-            ForEachLocked(action);
-            ForEachTlsLocked(tlsAction);
         }
     }
 
@@ -236,16 +176,6 @@ internal sealed class ConnectionManager
             }
 
             for (var c = _head; c is not null; c = c.Next)
-            {
-                if (transport is null || c.Listener.Transport == transport)
-                {
-                    active++;
-                    received += c.BytesReceived;
-                    sent += c.BytesSent;
-                }
-            }
-
-            for (var c = _tlsHead; c is not null; c = c.Next)
             {
                 if (transport is null || c.Listener.Transport == transport)
                 {
@@ -287,14 +217,6 @@ internal sealed class ConnectionManager
                 var listener = _listeners[i];
                 var total = received ? listener.Counters.ClosedBytesReceived : listener.Counters.ClosedBytesSent;
                 for (var c = _head; c is not null; c = c.Next)
-                {
-                    if (c.Listener == listener)
-                    {
-                        total += received ? c.BytesReceived : c.BytesSent;
-                    }
-                }
-
-                for (var c = _tlsHead; c is not null; c = c.Next)
                 {
                     if (c.Listener == listener)
                     {
@@ -422,17 +344,9 @@ internal sealed class ConnectionManager
         return true;
     }
 
-    private void ForEachLocked(Action<EchoConnection> action)
+    private void ForEachLocked(Action<ServedConnection> action)
     {
         for (var c = _head; c is not null; c = c.Next)
-        {
-            action(c);
-        }
-    }
-
-    private void ForEachTlsLocked(Action<TlsEchoConnection> action)
-    {
-        for (var c = _tlsHead; c is not null; c = c.Next)
         {
             action(c);
         }

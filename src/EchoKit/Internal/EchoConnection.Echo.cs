@@ -41,7 +41,7 @@ internal sealed partial class EchoConnection
     /// With <see cref="EchoServerOptions.WaitForDataBeforeAllocatingBuffer"/> off, a pending receive is woken
     /// by shutting down the receive side instead.
     /// </summary>
-    public void BeginGracefulClose(ConnectionCloseReason reason)
+    public override void BeginGracefulClose(ConnectionCloseReason reason)
     {
         if (!TryDecide(reason, SocketError.Success))
         {

@@ -11,7 +11,7 @@ namespace EchoKit.Internal;
 /// runs at a time, so the pump alone owns the close and the return to the pool; other threads only decide a
 /// close reason and poke the socket (<see cref="Abort"/>, <see cref="BeginGracefulClose"/>).
 /// </summary>
-internal sealed partial class EchoConnection : IThreadPoolWorkItem, IDisposable
+internal sealed partial class EchoConnection : ServedConnection, IThreadPoolWorkItem, IDisposable
 {
     private const int Open = -1;
 
@@ -31,25 +31,6 @@ internal sealed partial class EchoConnection : IThreadPoolWorkItem, IDisposable
         _context = context;
         _args = new IoEventArgs(this);
     }
-
-    public long Id { get; private set; }
-
-    public EchoListener Listener { get; private set; } = null!;
-
-    /// <summary>The client's IP address, known only when <see cref="EchoServerOptions.MaxConnectionsPerAddress"/> needs it.</summary>
-    public IPAddress? RemoteAddress { get; private set; }
-
-    /// <summary>Written only by the pump; read under the manager's lock for statistics (atomic on 64-bit).</summary>
-    public long BytesReceived;
-
-    public long BytesSent;
-
-    /// <summary><see cref="Environment.TickCount64"/> of the last completed receive or send, for the idle timeout.</summary>
-    public long LastActivity;
-
-    // Links in the ConnectionManager's list, guarded by its lock.
-    public EchoConnection? Previous;
-    public EchoConnection? Next;
 
     public void Initialize(long id, EchoListener listener, Socket socket)
     {
@@ -71,16 +52,14 @@ internal sealed partial class EchoConnection : IThreadPoolWorkItem, IDisposable
             _remoteEndPoint = TryGet(static s => s.RemoteEndPoint, socket);
         }
 
-        RemoteAddress = options.MaxConnectionsPerAddress is not null && _remoteEndPoint is IPEndPoint ip
-            ? (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address)
-            : null;
+        RemoteAddress = CountedAddress(options, _remoteEndPoint);
     }
 
     /// <summary>
     /// Decides a close reason if none was decided yet and closes the socket, so any pending operation completes
     /// at once. Call only under the manager's lock (while the connection is surely live).
     /// </summary>
-    public void Abort(ConnectionCloseReason reason)
+    public override void Abort(ConnectionCloseReason reason)
     {
         TryDecide(reason, SocketError.Success);
         _socket?.Dispose();
@@ -90,7 +69,7 @@ internal sealed partial class EchoConnection : IThreadPoolWorkItem, IDisposable
     /// Enforces the timeouts and the lifetime limit; called by the server's housekeeping timer under the
     /// manager's lock. <paramref name="limits"/> holds milliseconds, or -1 where a limit is off.
     /// </summary>
-    public void EnforceLimits(long now, in TimeLimits limits)
+    public override void EnforceLimits(long now, in TimeLimits limits)
     {
         var state = (Step)Volatile.Read(ref _state);
         var quietFor = now - Volatile.Read(ref LastActivity);

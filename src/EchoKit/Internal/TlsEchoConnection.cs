@@ -16,7 +16,7 @@ namespace EchoKit.Internal;
 /// alone closes and unregisters it; other threads only decide a close reason and poke the socket
 /// (<see cref="Abort"/>, <see cref="BeginGracefulClose"/>, <see cref="EnforceLimits"/>).
 /// </summary>
-internal sealed class TlsEchoConnection : IDisposable
+internal sealed class TlsEchoConnection : ServedConnection, IDisposable
 {
     /// <summary>The most plaintext per write: one TLS record, so a slow reader's progress is seen record by record.</summary>
     private const int MaxWriteChunk = 16 * 1024;
@@ -52,9 +52,7 @@ internal sealed class TlsEchoConnection : IDisposable
             _remoteEndPoint = TryGet(static s => s.RemoteEndPoint, socket);
         }
 
-        RemoteAddress = options.MaxConnectionsPerAddress is not null && _remoteEndPoint is IPEndPoint ip
-            ? (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address)
-            : null;
+        RemoteAddress = CountedAddress(options, _remoteEndPoint);
     }
 
     private enum Phase
@@ -71,27 +69,8 @@ internal sealed class TlsEchoConnection : IDisposable
         Drain,
     }
 
-    public long Id { get; }
-
-    public EchoListener Listener { get; }
-
-    /// <summary>The client's IP address, known only when <see cref="EchoServerOptions.MaxConnectionsPerAddress"/> needs it.</summary>
-    public IPAddress? RemoteAddress { get; }
-
-    /// <summary>Whether the connection ended in a failed or timed-out handshake; read by the manager when it is removed.</summary>
-    public bool HandshakeFailed => (ConnectionCloseReason)Volatile.Read(ref _closeReason) == ConnectionCloseReason.TlsHandshakeFailed;
-
-    /// <summary>Decrypted bytes; written only by the pump, read under the manager's lock for statistics.</summary>
-    public long BytesReceived;
-
-    public long BytesSent;
-
-    /// <summary><see cref="Environment.TickCount64"/> of the last completed read or write (or of the accept).</summary>
-    public long LastActivity;
-
-    // Links in the ConnectionManager's list of TLS connections, guarded by its lock.
-    public TlsEchoConnection? Previous;
-    public TlsEchoConnection? Next;
+    /// <inheritdoc/>
+    public override bool HandshakeFailed => (ConnectionCloseReason)Volatile.Read(ref _closeReason) == ConnectionCloseReason.TlsHandshakeFailed;
 
     /// <summary>Admits or rejects a freshly accepted socket of a TLS listener; runs on the accept loop, so it never blocks.</summary>
     public static void Accept(ServerContext context, EchoListener listener, Socket socket)
@@ -145,7 +124,7 @@ internal sealed class TlsEchoConnection : IDisposable
     }
 
     /// <summary>Decides a close reason if none was decided yet and closes the socket, so any pending operation ends at once. Call under the manager's lock.</summary>
-    public void Abort(ConnectionCloseReason reason)
+    public override void Abort(ConnectionCloseReason reason)
     {
         TryDecide(reason, SocketError.Success);
         _socket.Dispose();
@@ -156,7 +135,7 @@ internal sealed class TlsEchoConnection : IDisposable
     /// and is drained until the client closes; one that is writing finishes that echo first (the pump sees the
     /// decision after its write); one still in its handshake is closed. Call under the manager's lock.
     /// </summary>
-    public void BeginGracefulClose(ConnectionCloseReason reason)
+    public override void BeginGracefulClose(ConnectionCloseReason reason)
     {
         if (!TryDecide(reason, SocketError.Success))
         {
@@ -179,13 +158,13 @@ internal sealed class TlsEchoConnection : IDisposable
     }
 
     /// <summary>The handshake timeout, the idle and send timeouts, the lifetime and the drain bound; called by the housekeeping timer under the manager's lock.</summary>
-    public void EnforceLimits(long now, in TimeLimits limits, long handshakeMs)
+    public override void EnforceLimits(long now, in TimeLimits limits)
     {
         var phase = (Phase)Volatile.Read(ref _phase);
         var quietFor = now - Volatile.Read(ref LastActivity);
         if (phase == Phase.Handshake)
         {
-            if (now - _startTick > handshakeMs)
+            if (now - _startTick > limits.HandshakeMs)
             {
                 _handshakeTimedOut = true;
                 Abort(ConnectionCloseReason.TlsHandshakeFailed);
