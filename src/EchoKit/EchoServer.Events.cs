@@ -8,7 +8,7 @@ public sealed partial class EchoServer
 {
     /// <summary>
     /// Raised when a connection has been accepted, before its first byte is read, on a thread-pool thread.
-    /// A handler that throws is logged and ignored; one that blocks delays only that connection.
+    /// A handler that throws is logged and ignored. Keep handlers short: they share the thread pool with socket completions.
     /// </summary>
     public event EventHandler<ConnectionAcceptedEventArgs>? ConnectionAccepted;
 

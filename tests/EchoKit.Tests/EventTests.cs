@@ -76,7 +76,7 @@ public class EventTests
     }
 
     [Fact]
-    public async Task A_blocking_accepted_handler_delays_only_its_own_connection()
+    public async Task A_single_blocking_accepted_handler_delays_only_its_own_connection()
     {
         using var release = new ManualResetEventSlim();
         await using var server = await TestHelpers.StartAsync();

@@ -185,6 +185,12 @@ internal sealed partial class EchoConnection
 
         if (error != SocketError.Success)
         {
+            if (completed == Step.Send)
+            {
+                // A send cut short still handed part of the echo to the kernel, and the client may read it.
+                BytesSent += _args.BytesTransferred;
+            }
+
             var reason = ReasonFor(error);
             if (TryDecide(reason, error) && reason == ConnectionCloseReason.Error)
             {
