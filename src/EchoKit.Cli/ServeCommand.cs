@@ -1,0 +1,528 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using static EchoKit.Cli.EchoKitCommandLine;
+using static EchoKit.Cli.ValueParsers;
+
+namespace EchoKit.Cli;
+
+/// <summary>
+/// <c>echokit serve</c>: builds <see cref="EchoServerOptions"/> from a JSON file (bound by EchoKit.Hosting, the keys
+/// of its configuration section) and flags (applied after the file), runs the server with a live status line, and
+/// stops it gracefully on Ctrl+C or SIGTERM.
+/// </summary>
+internal sealed class ServeCommand
+{
+    /// <summary>The endpoint used when neither flags nor the configuration file name one.</summary>
+    public static readonly IPEndPoint DefaultEndPoint = new(IPAddress.Loopback, 7007);
+
+    private const string PasswordVariable = "ECHOKIT_TLS_CERT_PASSWORD";
+
+    private readonly Option<List<IPEndPoint>> _tcp = NewListOption<IPEndPoint>(
+        "--tcp", "endpoint", "A TCP endpoint to listen on (repeatable): a port (every interface, IPv4 and IPv6), 127.0.0.1:PORT, [::1]:PORT, [::]:PORT, localhost:PORT; port 0 picks a free port.", TryParseListenEndPoint);
+
+    private readonly Option<List<IPEndPoint>> _udp = NewListOption<IPEndPoint>(
+        "--udp", "endpoint", "A UDP endpoint to listen on (repeatable), written like --tcp; each datagram is sent back to its source.", TryParseListenEndPoint);
+
+    private readonly Option<List<IPEndPoint>> _tls = NewListOption<IPEndPoint>(
+        "--tls", "endpoint", "A TLS endpoint to listen on (repeatable), written like --tcp; needs --tls-cert or --tls-self-signed.", TryParseListenEndPoint);
+
+    private readonly Option<List<UnixDomainSocketEndPoint>> _unix = NewListOption<UnixDomainSocketEndPoint>(
+        "--unix", "path", "A Unix domain socket to listen on (repeatable).", TryParseUnixPath);
+
+    private readonly Option<string> _config = new("--config")
+    {
+        HelpName = "file.json",
+        Description = "Read the options from a JSON file, with the keys of EchoKit.Hosting's configuration section (its \"EchoServer\" section, or the root when it has none); flags are applied after it.",
+    };
+
+    private readonly Option<string> _configSection = new("--config-section")
+    {
+        HelpName = "name",
+        Description = "The section of --config to read, such as EchoServers:Health. [default: EchoServer if present, else the root]",
+    };
+
+    private readonly Option<string> _tlsCert = new("--tls-cert")
+    {
+        HelpName = "file",
+        Description = "The TLS server certificate with its private key: a .pfx/.p12 file, or a PEM file (with --tls-key, or with the key in the same file).",
+    };
+
+    private readonly Option<string> _tlsKey = new("--tls-key")
+    {
+        HelpName = "file",
+        Description = "The PEM private key of a PEM --tls-cert.",
+    };
+
+    private readonly Option<string> _tlsCertPassword = new("--tls-cert-password")
+    {
+        HelpName = "password",
+        Description = $"The password of --tls-cert (a .pfx file or an encrypted PEM key); the {PasswordVariable} environment variable keeps it off the command line.",
+    };
+
+    private readonly Option<bool> _tlsSelfSigned = new("--tls-self-signed")
+    {
+        Description = "Use a new self-signed certificate for localhost, 127.0.0.1 and ::1 (for tests; clients must not verify it).",
+    };
+
+    private readonly Option<int> _maxConnections = NewOption("--max-connections", "n", "The most connections served at once; more are rejected. [default: 10000]", Count(1));
+
+    private readonly Option<int?> _maxConnectionsPerAddress = NewOption("--max-connections-per-address", "n|off", "The most connections at once from one IP address. [default: off]", OptionalCount(1));
+
+    private readonly Option<int?> _maxConnectionRate = NewOption("--max-connection-rate", "n|off", "The most new connections admitted per second. [default: off]", OptionalCount(1));
+
+    private readonly Option<TimeSpan?> _idleTimeout = NewOption<TimeSpan?>("--idle-timeout", "time|off", "Close a connection after this long without traffic, such as 30s, 5m or 00:05:00. [default: off]", TryParseOptionalDuration);
+
+    private readonly Option<TimeSpan?> _sendTimeout = NewOption<TimeSpan?>("--send-timeout", "time|off", "Close a connection whose echo cannot be written for this long because the client does not read. [default: 30s]", TryParseOptionalDuration);
+
+    private readonly Option<TimeSpan?> _maxConnectionLifetime = NewOption<TimeSpan?>("--max-connection-lifetime", "time|off", "Close a connection gracefully after this long. [default: off]", TryParseOptionalDuration);
+
+    private readonly Option<long?> _maxBytesPerConnection = NewOption<long?>("--max-bytes-per-connection", "size|off", "Close a connection gracefully once it has echoed this much, such as 1g. [default: off]", TryParseOptionalSize);
+
+    private readonly Option<int> _receiveBufferSize = NewOption<int>("--receive-buffer-size", "size", "The bytes each receive fills, and the most echo data one connection holds, such as 4k or 64KiB (64 bytes to 16 MiB). [default: 64KiB]", TryParseInt32Size);
+
+    private readonly Option<int> _backlog = NewOption("--backlog", "n", "The kernel's queue of connections not yet accepted. [default: 512]", Count(1));
+
+    private readonly Option<TimeSpan> _shutdownTimeout = NewOption<TimeSpan>("--shutdown-timeout", "time", "How long a graceful stop lets connections finish their echoes before aborting them. [default: 5s]", TryParseDuration);
+
+    private readonly Option<bool?> _noDelay = new("--no-delay")
+    {
+        HelpName = "true|false",
+        Description = "Disable Nagle's algorithm on TCP connections. [default: true]",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
+    private readonly Option<bool?> _keepAlive = new("--keep-alive")
+    {
+        HelpName = "true|false",
+        Description = "Enable TCP keep-alive probes. [default: false]",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
+    private readonly Option<bool?> _dualMode = new("--dual-mode")
+    {
+        HelpName = "true|false",
+        Description = "Let an endpoint on [::] accept IPv4 clients too. [default: true]",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
+    private readonly Option<bool?> _waitForData = new("--wait-for-data")
+    {
+        HelpName = "true|false",
+        Description = "Take a receive buffer only when data arrives, so idle connections hold none. [default: true]",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
+    private readonly Option<int> _udpMaxDatagramSize = NewOption<int>("--udp-max-datagram-size", "size", "The largest UDP datagram echoed; larger ones are dropped. [default: 65507]", TryParseInt32Size);
+
+    private readonly Option<int?> _udpRateLimit = NewOption("--udp-rate-limit", "n|off", "The most UDP datagrams echoed per second to one source address. [default: 1000]", OptionalCount(1));
+
+    private readonly Option<TimeSpan> _statusInterval = NewOption<TimeSpan>("--status-interval", "time", "How often the status line is updated; 0 turns it off. [default: 1s on a terminal, 10s when the output is redirected]", TryParseDuration);
+
+    private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "No status line; only the listening endpoints, errors and the final summary." };
+
+    private readonly Option<LogLevel> _logLevel = new("--log-level")
+    {
+        HelpName = "level",
+        Description = "The server's log messages to show on standard error: Trace, Debug, Information, Warning, Error, Critical or None.",
+        DefaultValueFactory = _ => LogLevel.Warning,
+    };
+
+    /// <summary>Shown after <c>echokit serve --help</c>.</summary>
+    public static string[] Examples { get; } =
+    [
+        "echokit serve --tcp 7007 --udp 7007               # every interface, TCP and UDP",
+        "echokit serve --tcp 127.0.0.1:0 --max-connections 1000 --idle-timeout 5m",
+        "echokit serve --tls 7443 --tls-cert server.pfx --tls-cert-password secret",
+        "echokit serve --tls 127.0.0.1:7443 --tls-self-signed",
+        "echokit serve --config appsettings.json           # the \"EchoServer\" section, as in EchoKit.Hosting",
+    ];
+
+    private ServeCommand()
+    {
+    }
+
+    public static Command Create(CliConsole console)
+    {
+        var options = new ServeCommand();
+        var command = new Command("serve", """
+            Run an RFC 862 echo server with a live status line until Ctrl+C or SIGTERM, then stop gracefully (a second
+            Ctrl+C aborts). With no endpoint from flags or --config, it listens on TCP 127.0.0.1:7007.
+            """)
+        {
+            options._tcp, options._udp, options._tls, options._unix, options._config, options._configSection,
+            options._tlsCert, options._tlsKey, options._tlsCertPassword, options._tlsSelfSigned,
+            options._maxConnections, options._maxConnectionsPerAddress, options._maxConnectionRate,
+            options._idleTimeout, options._sendTimeout, options._maxConnectionLifetime, options._maxBytesPerConnection,
+            options._receiveBufferSize, options._backlog, options._shutdownTimeout,
+            options._noDelay, options._keepAlive, options._dualMode, options._waitForData,
+            options._udpMaxDatagramSize, options._udpRateLimit,
+            options._statusInterval, options._quiet, options._logLevel,
+        };
+        command.SetAction((parseResult, _) => options.RunAsync(parseResult, console));
+        return command;
+    }
+
+    private async Task<int> RunAsync(ParseResult parseResult, CliConsole console)
+    {
+        var live = new LiveLine(console.Output, console.OutputIsTerminal, console.Width, console.Error);
+
+        IConfiguration? configuration = null;
+        if (parseResult.GetValue(_config) is { } configPath)
+        {
+            if (LoadConfiguration(configPath, parseResult.GetValue(_configSection), out configuration) is { } problem)
+            {
+                return UsageError(console, problem);
+            }
+        }
+        else if (parseResult.IsGiven(_configSection))
+        {
+            return UsageError(console, "--config-section needs --config.");
+        }
+
+        if (parseResult.GetValue(_tlsSelfSigned) && parseResult.GetValue(_tlsCert) is not null)
+        {
+            return UsageError(console, "--tls-self-signed and --tls-cert cannot be combined.");
+        }
+
+        if (parseResult.GetValue(_tlsKey) is not null && parseResult.GetValue(_tlsCert) is null)
+        {
+            return UsageError(console, "--tls-key needs --tls-cert.");
+        }
+
+        X509Certificate2? certificate;
+        try
+        {
+            certificate = LoadCertificate(parseResult);
+        }
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            return UsageError(console, $"cannot load the TLS certificate: {ex.Message}");
+        }
+
+        if (parseResult.GetValue(_tls) is { Count: > 0 } && certificate is null)
+        {
+            return UsageError(console, "--tls needs a certificate: --tls-cert FILE (with --tls-cert-password or --tls-key when needed) or --tls-self-signed.");
+        }
+
+        var logLevel = parseResult.GetValue(_logLevel);
+        using var loggerFactory = LoggerFactory.Create(logging =>
+        {
+            logging.SetMinimumLevel(logLevel);
+            if (logLevel != LogLevel.None)
+            {
+                logging.AddProvider(new CliLoggerProvider(live));
+            }
+        });
+
+        var services = new ServiceCollection();
+        services.AddSingleton(loggerFactory);
+        void Configure(EchoServerOptions options) => Apply(parseResult, options, certificate);
+        if (configuration is not null)
+        {
+            services.AddEchoServer(configuration, Configure);
+        }
+        else
+        {
+            services.AddEchoServer(Configure);
+        }
+
+        try
+        {
+            await using var provider = services.BuildServiceProvider();
+            EchoServer server;
+            TimeSpan shutdownTimeout;
+            try
+            {
+                shutdownTimeout = provider.GetRequiredService<IOptionsMonitor<EchoServerOptions>>().Get(Options.DefaultName).ShutdownTimeout;
+                server = provider.GetRequiredService<EchoServer>();
+            }
+            catch (OptionsValidationException ex)
+            {
+                return UsageError(console, "invalid options:" + string.Concat(ex.Failures.Select(f => Environment.NewLine + "  " + f)));
+            }
+            catch (ArgumentException ex)
+            {
+                return UsageError(console, "invalid options: " + ex.Message);
+            }
+
+            return await ServeAsync(server, shutdownTimeout, parseResult, console, live).ConfigureAwait(false);
+        }
+        finally
+        {
+            certificate?.Dispose();
+        }
+    }
+
+    private async Task<int> ServeAsync(EchoServer server, TimeSpan shutdownTimeout, ParseResult parseResult, CliConsole console, LiveLine live)
+    {
+        var faulted = 0;
+        server.ServerFaulted += (_, e) =>
+        {
+            Interlocked.Exchange(ref faulted, 1);
+            live.WriteLine($"echokit serve: the listener on {e.EndPoint} failed: {e.Exception.Message}");
+        };
+
+        try
+        {
+            await server.StartAsync(console.Stop).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (console.Stop.IsCancellationRequested)
+        {
+            await console.Error.WriteLineAsync("echokit serve: stopped while starting.").ConfigureAwait(false);
+            return Interrupted;
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or UnauthorizedAccessException or AuthenticationException
+            or CryptographicException or PlatformNotSupportedException or NotSupportedException)
+        {
+            await console.Error.WriteLineAsync($"echokit serve: failed to start: {ex.Message}").ConfigureAwait(false);
+            return Failure;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        foreach (var listener in server.Listeners)
+        {
+            await console.Output.WriteLineAsync($"Listening on {listener}").ConfigureAwait(false);
+        }
+
+        await console.Output.WriteLineAsync(console.OutputIsTerminal ? "Press Ctrl+C to stop." : "Send SIGINT or SIGTERM to stop.").ConfigureAwait(false);
+        await console.Output.FlushAsync().ConfigureAwait(false);
+
+        var interval = parseResult.IsGiven(_statusInterval)
+            ? parseResult.GetValue(_statusInterval)
+            : TimeSpan.FromSeconds(console.OutputIsTerminal ? 1 : 10);
+        var status = parseResult.GetValue(_quiet) || interval == TimeSpan.Zero
+            ? Task.CompletedTask
+            : ShowStatusAsync(server, live, interval, console.Stop);
+
+        try
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, console.Stop).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Ctrl+C or SIGTERM: stop gracefully.
+        }
+
+        await status.ConfigureAwait(false);
+        live.Finish();
+        var draining = server.GetStatistics().ActiveConnections;
+        await console.Output.WriteLineAsync(draining == 0
+            ? "Stopping."
+            : $"Stopping: letting {Formatting.Count(draining)} connection(s) finish their echoes for up to {Formatting.Seconds(shutdownTimeout)} (Ctrl+C again to abort).").ConfigureAwait(false);
+        await console.Output.FlushAsync().ConfigureAwait(false);
+        await server.StopAsync(console.Abort).ConfigureAwait(false);
+
+        var totals = server.GetStatistics();
+        var summary = $"Stopped after {Formatting.Uptime(Stopwatch.GetElapsedTime(started))}: {Formatting.Count(totals.AcceptedConnections)} connection(s) accepted, " +
+            $"{Formatting.Count(totals.RejectedConnections)} rejected, {Formatting.Bytes(totals.BytesReceived)} received, {Formatting.Bytes(totals.BytesSent)} echoed";
+        if (server.Listeners.Any(l => l.Transport == EchoTransport.Udp))
+        {
+            summary += $", {Formatting.Count(totals.DatagramsEchoed)} datagram(s) echoed, {Formatting.Count(totals.DatagramsDropped)} dropped";
+        }
+
+        await console.Output.WriteLineAsync(summary + ".").ConfigureAwait(false);
+        await console.Output.FlushAsync().ConfigureAwait(false);
+        return Volatile.Read(ref faulted) == 0 ? Success : Failure;
+    }
+
+    /// <summary>Updates the status line every <paramref name="interval"/> with rates over that interval.</summary>
+    private static async Task ShowStatusAsync(EchoServer server, LiveLine live, TimeSpan interval, CancellationToken stop)
+    {
+        var hasUdp = server.Listeners.Any(l => l.Transport == EchoTransport.Udp);
+        var hasTls = server.Listeners.Any(l => l.Transport == EchoTransport.Tls);
+        var started = Stopwatch.GetTimestamp();
+        var previous = server.GetStatistics();
+        var previousAt = started;
+        using var timer = new PeriodicTimer(interval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                var now = Stopwatch.GetTimestamp();
+                var current = server.GetStatistics();
+                var seconds = Math.Max(Stopwatch.GetElapsedTime(previousAt, now).TotalSeconds, 1e-3);
+                var line = $"up {Formatting.Uptime(Stopwatch.GetElapsedTime(started, now))} | {Formatting.Count(current.ActiveConnections)} connections" +
+                    $" | {Formatting.Rate((current.AcceptedConnections - previous.AcceptedConnections) / seconds)} accepted/s" +
+                    $" | {Formatting.Count(current.RejectedConnections)} rejected" +
+                    $" | in {Formatting.MiBPerSecond((current.BytesReceived - previous.BytesReceived) / seconds)}" +
+                    $" | out {Formatting.MiBPerSecond((current.BytesSent - previous.BytesSent) / seconds)}";
+                if (hasUdp)
+                {
+                    line += $" | udp {Formatting.Rate((current.DatagramsReceived - previous.DatagramsReceived) / seconds)} msgs/s" +
+                        $", {Formatting.Count(current.DatagramsDropped)} dropped";
+                }
+
+                if (hasTls)
+                {
+                    line += $" | {Formatting.Count(current.TlsHandshakeFailures)} TLS handshake failures";
+                }
+
+                live.Update(line);
+                previous = current;
+                previousAt = now;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    /// <summary>Applies the flags the user typed, after the configuration file; adds the default endpoint when none is set.</summary>
+    private void Apply(ParseResult parseResult, EchoServerOptions options, X509Certificate2? certificate)
+    {
+        foreach (var endPoint in parseResult.GetValue(_tcp) ?? [])
+        {
+            options.EndPoints.Add(endPoint);
+        }
+
+        foreach (var endPoint in parseResult.GetValue(_unix) ?? [])
+        {
+            options.EndPoints.Add(endPoint);
+        }
+
+        foreach (var endPoint in parseResult.GetValue(_udp) ?? [])
+        {
+            options.UdpEndPoints.Add(endPoint);
+        }
+
+        foreach (var endPoint in parseResult.GetValue(_tls) ?? [])
+        {
+            options.TlsEndPoints.Add(endPoint);
+        }
+
+        if (options.EndPoints.Count == 0 && options.UdpEndPoints.Count == 0 && options.TlsEndPoints.Count == 0)
+        {
+            options.EndPoints.Add(DefaultEndPoint);
+        }
+
+        if (certificate is not null)
+        {
+            options.Tls.ServerCertificate = certificate;
+        }
+
+        Set(_maxConnections, v => options.MaxConnections = v);
+        Set(_maxConnectionsPerAddress, v => options.MaxConnectionsPerAddress = v);
+        Set(_maxConnectionRate, v => options.MaxConnectionRate = v);
+        Set(_idleTimeout, v => options.IdleTimeout = v);
+        Set(_sendTimeout, v => options.SendTimeout = v);
+        Set(_maxConnectionLifetime, v => options.MaxConnectionLifetime = v);
+        Set(_maxBytesPerConnection, v => options.MaxBytesPerConnection = v);
+        Set(_receiveBufferSize, v => options.ReceiveBufferSize = v);
+        Set(_backlog, v => options.Backlog = v);
+        Set(_shutdownTimeout, v => options.ShutdownTimeout = v);
+        Set(_noDelay, v => options.NoDelay = v ?? true);
+        Set(_keepAlive, v => options.KeepAlive = v ?? true);
+        Set(_dualMode, v => options.DualMode = v ?? true);
+        Set(_waitForData, v => options.WaitForDataBeforeAllocatingBuffer = v ?? true);
+        Set(_udpMaxDatagramSize, v => options.Udp.MaxDatagramSize = v);
+        Set(_udpRateLimit, v => options.Udp.PerSourceRateLimit = v);
+
+        void Set<T>(Option<T> option, Action<T> set)
+        {
+            if (parseResult.IsGiven(option))
+            {
+                set(parseResult.GetValue(option)!);
+            }
+        }
+    }
+
+    /// <summary>Reads the JSON file; returns a problem to report, or <see langword="null"/>.</summary>
+    private static string? LoadConfiguration(string path, string? sectionName, out IConfiguration? configuration)
+    {
+        configuration = null;
+        var fullPath = Path.GetFullPath(path);
+        if (!File.Exists(fullPath))
+        {
+            return $"the configuration file {fullPath} does not exist.";
+        }
+
+        IConfigurationRoot root;
+        try
+        {
+            root = new ConfigurationBuilder().AddJsonFile(fullPath, optional: false, reloadOnChange: false).Build();
+        }
+        catch (Exception ex) when (ex is InvalidDataException or FormatException or IOException or UnauthorizedAccessException)
+        {
+            return $"cannot read the configuration file {fullPath}: {ex.Message}{(ex.InnerException is { } inner ? " " + inner.Message : "")}";
+        }
+
+        if (sectionName is not null)
+        {
+            var section = root.GetSection(sectionName);
+            if (!section.Exists())
+            {
+                return $"the configuration file {fullPath} has no section '{sectionName}'.";
+            }
+
+            configuration = section;
+        }
+        else
+        {
+            var section = root.GetSection("EchoServer");
+            configuration = section.Exists() ? section : root;
+        }
+
+        return null;
+    }
+
+    private X509Certificate2? LoadCertificate(ParseResult parseResult)
+    {
+        var certPath = parseResult.GetValue(_tlsCert);
+        var keyPath = parseResult.GetValue(_tlsKey);
+        var password = parseResult.GetValue(_tlsCertPassword) ?? Environment.GetEnvironmentVariable(PasswordVariable);
+        if (parseResult.GetValue(_tlsSelfSigned))
+        {
+            return CreateSelfSigned();
+        }
+
+        if (certPath is null)
+        {
+            return null;
+        }
+
+        if (keyPath is null && !File.ReadAllText(certPath).Contains("-----BEGIN", StringComparison.Ordinal))
+        {
+            return X509CertificateLoader.LoadPkcs12FromFile(certPath, password);
+        }
+
+        using var pem = keyPath is null
+            ? (password is null ? X509Certificate2.CreateFromPemFile(certPath) : X509Certificate2.CreateFromEncryptedPemFile(certPath, password))
+            : (password is null ? X509Certificate2.CreateFromPemFile(certPath, keyPath) : X509Certificate2.CreateFromEncryptedPemFile(certPath, password, keyPath));
+        return Persisted(pem);
+    }
+
+    private static X509Certificate2 CreateSelfSigned()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddDnsName("localhost");
+        names.AddIpAddress(IPAddress.Loopback);
+        names.AddIpAddress(IPAddress.IPv6Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1", "Server Authentication")], critical: false));
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(30));
+        return Persisted(certificate);
+    }
+
+    /// <summary>A copy whose key lives in a PKCS#12 import, as SslStream on Windows needs (harmless elsewhere).</summary>
+    private static X509Certificate2 Persisted(X509Certificate2 certificate) =>
+        X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), password: null);
+
+    private static int UsageError(CliConsole console, string message)
+    {
+        console.Error.WriteLine($"echokit serve: {message}");
+        console.Error.WriteLine("Run 'echokit serve --help' for usage.");
+        return Usage;
+    }
+}
