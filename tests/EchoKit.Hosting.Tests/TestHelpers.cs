@@ -11,7 +11,13 @@ namespace EchoKit.Hosting.Tests;
 internal static class TestHelpers
 {
     /// <summary>The upper bound for any single wait in a test; tests never hang past it.</summary>
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan Timeout = SocketTestHelpers.Timeout;
+
+    public static Task<Socket> ConnectAsync(EndPoint endPoint) => SocketTestHelpers.ConnectAsync(endPoint);
+
+    public static Task WaitUntilAsync(Func<bool> condition, string what) => SocketTestHelpers.WaitUntilAsync(condition, what);
+
+    public static byte[] RandomBytes(int length, int seed) => SocketTestHelpers.RandomBytes(length, seed);
 
     /// <summary>A host with no defaults (no appsettings, no console logging) whose configuration is <paramref name="settings"/>.</summary>
     public static HostApplicationBuilder Builder(IDictionary<string, string?>? settings = null)
@@ -62,71 +68,6 @@ internal static class TestHelpers
 
     public static IPEndPoint EndPoint(this EchoServer server, int index = 0) => (IPEndPoint)server.EndPoints[index];
 
-    public static async Task<Socket> ConnectAsync(EndPoint endPoint)
-    {
-        var socket = endPoint is UnixDomainSocketEndPoint
-            ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
-            : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var cts = new CancellationTokenSource(Timeout);
-        await socket.ConnectAsync(endPoint, cts.Token);
-        return socket;
-    }
-
-    public static async Task SendAllAsync(this Socket socket, ReadOnlyMemory<byte> data)
-    {
-        using var cts = new CancellationTokenSource(Timeout);
-        while (!data.IsEmpty)
-        {
-            var sent = await socket.SendAsync(data, SocketFlags.None, cts.Token);
-            data = data[sent..];
-        }
-    }
-
-    /// <summary>Reads exactly <paramref name="buffer"/>.Length bytes or throws (end of stream or timeout).</summary>
-    public static async Task ReceiveExactlyAsync(this Socket socket, Memory<byte> buffer)
-    {
-        using var cts = new CancellationTokenSource(Timeout);
-        while (!buffer.IsEmpty)
-        {
-            var read = await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
-            if (read == 0)
-            {
-                throw new EndOfStreamException($"The server closed with {buffer.Length} bytes still expected.");
-            }
-
-            buffer = buffer[read..];
-        }
-    }
-
-    /// <summary>Reads until the server closes; returns everything read.</summary>
-    public static async Task<byte[]> ReceiveToEndAsync(this Socket socket)
-    {
-        using var cts = new CancellationTokenSource(Timeout);
-        using var all = new MemoryStream();
-        var buffer = new byte[64 * 1024];
-        while (true)
-        {
-            int read;
-            try
-            {
-                read = await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
-            {
-                break;
-            }
-
-            if (read == 0)
-            {
-                break;
-            }
-
-            all.Write(buffer, 0, read);
-        }
-
-        return all.ToArray();
-    }
-
     /// <summary>Connects, sends a random payload and checks it comes back unchanged.</summary>
     public static async Task AssertEchoesAsync(EndPoint endPoint, int length = 64 * 1024)
     {
@@ -138,25 +79,4 @@ internal static class TestHelpers
         Assert.Equal(payload, echoed);
     }
 
-    /// <summary>Polls <paramref name="condition"/> until it holds or <see cref="Timeout"/> passes.</summary>
-    public static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Timed out waiting for {what}.");
-            }
-
-            await Task.Delay(10);
-        }
-    }
-
-    public static byte[] RandomBytes(int length, int seed)
-    {
-        var bytes = new byte[length];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
-    }
 }
