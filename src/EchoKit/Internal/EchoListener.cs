@@ -123,18 +123,9 @@ internal sealed partial class EchoListener : IDisposable
     {
         _closed = true;
         _retryTimer.Dispose();
+        // Disposing a bound Unix domain socket also removes its file (the runtime does it), so nothing else
+        // deletes it here: a second delete could remove a file another process has bound since.
         _socket.Dispose();
-        if (IsSocketFile(EndPoint, out var path))
-        {
-            try
-            {
-                File.Delete(path);
-            }
-            catch (IOException)
-            {
-                // Best effort: the file may already be gone or be reused by another process.
-            }
-        }
     }
 
     /// <summary>Metric tags of a listener: <c>server.address</c>, <c>server.port</c>, <c>network.transport</c>, <c>network.type</c>.</summary>
