@@ -62,6 +62,14 @@ for (var i = 0; i < args.Length; i++)
     }
 }
 
+if (tlsPort is null && Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
+{
+    // Socket completions on the runtime's epoll thread instead of a thread-pool hop: about 1.3x the message rate
+    // on 2 cores (docs/BENCHMARKS.md). Only for a process whose event handlers never block, and not with TLS, whose
+    // handshakes would then run on that one thread. The runtime reads this once, before the first socket.
+    Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
+}
+
 using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(logLevel));
 var options = new EchoServerOptions { EndPoints = { new IPEndPoint(address, port) } };
 if (udp)

@@ -242,7 +242,13 @@ internal sealed class ServeCommand
             TimeSpan shutdownTimeout;
             try
             {
-                shutdownTimeout = provider.GetRequiredService<IOptionsMonitor<EchoServerOptions>>().Get(Options.DefaultName).ShutdownTimeout;
+                var options = provider.GetRequiredService<IOptionsMonitor<EchoServerOptions>>().Get(Options.DefaultName);
+                shutdownTimeout = options.ShutdownTimeout;
+                if (options.TlsEndPoints.Count == 0)
+                {
+                    InlineSocketCompletions.PreferUnlessSet();
+                }
+
                 server = provider.GetRequiredService<EchoServer>();
             }
             catch (OptionsValidationException ex)

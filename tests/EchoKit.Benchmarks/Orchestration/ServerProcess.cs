@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Reflection;
+using EchoKit.Benchmarks.Servers;
 
 namespace EchoKit.Benchmarks.Orchestration;
 
@@ -135,6 +136,11 @@ internal sealed class ServerProcess : IAsyncDisposable
         info.ArgumentList.Add(Name);
         info.ArgumentList.Add("--port");
         info.ArgumentList.Add(Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        foreach (var (variable, value) in BenchServers.EnvironmentFor(Name))
+        {
+            info.Environment[variable] = value;
+        }
+
         return info;
     }
 

@@ -15,24 +15,46 @@ public static class BenchServers
     public const string DotNetty = "dotnetty";
     public const string Naive = "naive";
 
-    /// <summary>EchoKit with a 64 KiB receive buffer instead of 8 KiB; for diagnosis, not in the default set.</summary>
+    /// <summary>EchoKit with a 64 KiB receive buffer (the default since aa2bc3a); for diagnosis, not in the default set.</summary>
     public const string EchoKit64K = "echokit-64k";
 
     /// <summary>EchoKit without the zero-byte receive before each buffer rental; for diagnosis, not in the default set.</summary>
     public const string EchoKitNoWait = "echokit-nowait";
 
+    /// <summary>
+    /// EchoKit with the runtime's default completion scheduling (a thread-pool hop per completion): the library embedded
+    /// in an application that does not set <see cref="InlineCompletionsVariable"/>.
+    /// </summary>
+    public const string EchoKitThreadPool = "echokit-threadpool";
+
+    /// <summary>Kestrel tuned like the EchoKit hosts: inline socket completions and <c>UnsafePreferInlineScheduling</c>.</summary>
+    public const string KestrelInline = "kestrel-inline";
+
+    /// <summary>
+    /// Makes the runtime run socket completions on its epoll thread. The EchoKit sample and <c>echokit serve</c> set it
+    /// (without TLS), so the <c>echokit</c> server process here gets it too.
+    /// </summary>
+    public const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
     /// <summary>The default comparison set.</summary>
     public static readonly IReadOnlyList<string> All = [EchoKit, Kestrel, DotNetty, Naive];
 
     /// <summary>Every server <see cref="Create"/> knows.</summary>
-    public static readonly IReadOnlyList<string> Known = [.. All, EchoKit64K, EchoKitNoWait];
+    public static readonly IReadOnlyList<string> Known = [.. All, EchoKit64K, EchoKitNoWait, EchoKitThreadPool, KestrelInline];
+
+    /// <summary>Environment variables the server's process needs, set before the runtime starts.</summary>
+    public static IReadOnlyDictionary<string, string> EnvironmentFor(string name) => name is EchoKit or EchoKit64K or EchoKitNoWait or KestrelInline
+        ? new Dictionary<string, string> { [InlineCompletionsVariable] = "1" }
+        : new Dictionary<string, string>();
 
     public static IBenchServer Create(string name) => name switch
     {
         EchoKit => new EchoKitBenchServer(),
         EchoKit64K => new EchoKitBenchServer(o => o.ReceiveBufferSize = 64 * 1024),
         EchoKitNoWait => new EchoKitBenchServer(o => o.WaitForDataBeforeAllocatingBuffer = false),
+        EchoKitThreadPool => new EchoKitBenchServer(),
         Kestrel => new KestrelBenchServer(),
+        KestrelInline => new KestrelBenchServer(preferInlineScheduling: true),
         DotNetty => new DotNettyBenchServer(),
         Naive => new NaiveBenchServer(),
         _ => throw new ArgumentException($"Unknown server '{name}'; expected one of {string.Join(", ", Known)}.", nameof(name)),

@@ -9,7 +9,7 @@ using Microsoft.Extensions.Logging;
 namespace EchoKit.Benchmarks.Servers;
 
 /// <summary>Kestrel (default socket transport and options, logging off) with a connection handler that echoes.</summary>
-public sealed class KestrelBenchServer : IBenchServer
+public sealed class KestrelBenchServer(bool preferInlineScheduling = false) : IBenchServer
 {
     private WebApplication? _app;
 
@@ -17,6 +17,11 @@ public sealed class KestrelBenchServer : IBenchServer
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        if (preferInlineScheduling)
+        {
+            builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
+        }
+
         builder.WebHost.ConfigureKestrel(kestrel =>
             kestrel.Listen(IPAddress.Loopback, port, listen => listen.UseConnectionHandler<EchoConnectionHandler>()));
         _app = builder.Build();
