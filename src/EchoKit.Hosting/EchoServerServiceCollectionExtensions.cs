@@ -41,7 +41,11 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// array of strings (or one string separated by <c>;</c>): <c>127.0.0.1:7007</c>, <c>[::1]:7007</c>,
 /// <c>0.0.0.0:0</c> (port 0 picks a free port) or <c>unix:/path/to/socket</c>. Time spans are written
 /// <c>[d.]hh:mm:ss[.fffffff]</c>, for example <c>00:00:30</c>; an empty <c>IdleTimeout</c> turns it off.
-/// Endpoints from configuration and from configure actions are all listened on.
+/// Endpoints from configuration and from configure actions are all listened on. <c>UdpEndPoints</c> and
+/// <c>TlsEndPoints</c> take IP endpoints the same way; the <c>Udp</c> and <c>Tls</c> sections hold their settings
+/// (a configured <c>Udp:BlockedSourcePorts</c> list replaces the defaults). The TLS certificate is read from
+/// <c>Tls:Certificate:Path</c> (a .pfx file, with <c>Password</c>; or a PEM certificate, with <c>KeyPath</c>),
+/// relative to the host's content root, and is disposed with the container.
 /// </para>
 /// </remarks>
 public static class EchoServerServiceCollectionExtensions
@@ -130,7 +134,10 @@ public static class EchoServerServiceCollectionExtensions
         var options = services.AddOptions<EchoServerOptions>(name);
         if (configuration is not null)
         {
-            options.Configure(o => EchoServerConfigurationBinder.Bind(configuration, o));
+            // The provider gives the binder the host's content root (for relative certificate paths) and the owner
+            // of the certificates it loads.
+            services.TryAddSingleton<LoadedCertificates>();
+            options.Configure<IServiceProvider>((o, sp) => EchoServerConfigurationBinder.Bind(configuration, o, sp));
             services.AddSingleton<IOptionsChangeTokenSource<EchoServerOptions>>(
                 new ConfigurationChangeTokenSource<EchoServerOptions>(name, configuration));
         }

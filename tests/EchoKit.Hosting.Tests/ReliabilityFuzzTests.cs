@@ -27,6 +27,9 @@ public class ReliabilityFuzzTests(ITestOutputHelper output)
         "EndPoints", "DualMode", "Backlog", "MaxConnections", "ReceiveBufferSize", "WaitForDataBeforeAllocatingBuffer",
         "IdleTimeout", "SendTimeout", "MaxConnectionLifetime", "MaxBytesPerConnection", "MaxConnectionsPerAddress",
         "MaxConnectionRate", "ShutdownTimeout", "NoDelay", "KeepAlive",
+        "UdpEndPoints", "TlsEndPoints", "Udp:MaxDatagramSize", "Udp:DatagramsInFlight", "Udp:BlockedSourcePorts",
+        "Udp:PerSourceRateLimit", "Udp:MaxTrackedSources", "Tls:HandshakeTimeout", "Tls:EnabledSslProtocols",
+        "Tls:ClientCertificateRequired", "Tls:Certificate:Path", "Tls:Certificate:KeyPath", "Tls:Certificate:Password",
     ];
 
     /// <summary>A configuration key: every option (in any case), endpoint array items, nested children, unknown keys.</summary>
@@ -35,6 +38,9 @@ public class ReliabilityFuzzTests(ITestOutputHelper output)
         (2, Gen.OneOf(Keys).Select(k => k.ToUpperInvariant())),
         (2, Gen.OneOf(Keys).Select(k => k.ToLowerInvariant())),
         (4, Gen.Int[0, 5].Select(i => $"EndPoints:{i}")),
+        (2, Gen.Int[0, 2].Select(i => $"UdpEndPoints:{i}")),
+        (2, Gen.Int[0, 2].Select(i => $"TlsEndPoints:{i}")),
+        (2, Gen.Int[0, 3].Select(i => $"Udp:BlockedSourcePorts:{i}")),
         (1, Gen.Select(Gen.OneOf(Keys), Gen.String[0, 8], (k, child) => $"{k}:{child}")),
         (1, Gen.String[1, 20]));
 
@@ -68,10 +74,26 @@ public class ReliabilityFuzzTests(ITestOutputHelper output)
         (1, Gen.Int[1_000, 20_000].Select(n => (string?)new string('9', n))),
         (1, Gen.Const((string?)null)));
 
-    /// <summary>A plausible value for <paramref name="key"/>, so that valid configurations come up often too.</summary>
-    private static Gen<string?> GenPlausibleValue(string key) => key.Split(':')[0].ToUpperInvariant() switch
+    /// <summary>
+    /// A plausible value for <paramref name="key"/>, so that valid configurations come up often too; certificate keys
+    /// name real files among <paramref name="certificates"/> (or none).
+    /// </summary>
+    private static Gen<string?> GenPlausibleValue(string key, TestCertificateFiles certificates) => WithoutIndex(key).ToUpperInvariant() switch
     {
         "ENDPOINTS" => Gen.OneOf<string?>("127.0.0.1:0", "[::1]:0", " 127.0.0.1:0 ", "127.0.0.1:0;[::1]:0", "unix:/tmp/echokit-fuzz.sock"),
+        "UDPENDPOINTS" or "TLSENDPOINTS" => Gen.OneOf<string?>("127.0.0.1:0", "[::1]:0", "127.0.0.1:0;[::1]:0", "unix:/tmp/echokit-fuzz.sock"),
+        "UDP:MAXDATAGRAMSIZE" => Gen.Int[1, 65_527].Select(i => (string?)i.ToString(CultureInfo.InvariantCulture)),
+        "UDP:DATAGRAMSINFLIGHT" => Gen.Int[1, 256].Select(i => (string?)i.ToString(CultureInfo.InvariantCulture)),
+        "UDP:MAXTRACKEDSOURCES" => Gen.Int[1, 1 << 20].Select(i => (string?)i.ToString(CultureInfo.InvariantCulture)),
+        "UDP:BLOCKEDSOURCEPORTS" => Gen.Frequency((1, Gen.OneOf<string?>("", "7;19", "0, 53")), (3, Gen.Int[0, 65_535].Select(i => (string?)i.ToString(CultureInfo.InvariantCulture)))),
+        "UDP:PERSOURCERATELIMIT" =>
+            Gen.Frequency((1, Gen.Const((string?)string.Empty)), (3, Gen.Int[1, 1_000_000].Select(i => (string?)i.ToString(CultureInfo.InvariantCulture)))),
+        "TLS:HANDSHAKETIMEOUT" => Gen.Int[1, 600].Select(sec => (string?)TimeSpan.FromSeconds(sec).ToString("c", CultureInfo.InvariantCulture)),
+        "TLS:ENABLEDSSLPROTOCOLS" => Gen.OneOf<string?>("None", "Tls12", "Tls13", "Tls12, Tls13", "tls13"),
+        "TLS:CLIENTCERTIFICATEREQUIRED" => Gen.OneOf<string?>("true", "false"),
+        "TLS:CERTIFICATE:PATH" => Gen.OneOf<string?>(certificates.PfxWithoutPassword, certificates.CombinedPem, certificates.Pfx, "missing.pfx", ""),
+        "TLS:CERTIFICATE:KEYPATH" => Gen.OneOf<string?>(certificates.KeyPem, certificates.EncryptedKeyPem, "missing.pem", ""),
+        "TLS:CERTIFICATE:PASSWORD" => Gen.OneOf<string?>(TestCertificateFiles.Password, "wrong", ""),
         "DUALMODE" or "WAITFORDATABEFOREALLOCATINGBUFFER" or "NODELAY" or "KEEPALIVE" => Gen.OneOf<string?>("true", "false", "True", "False"),
         "BACKLOG" or "MAXCONNECTIONS" => Gen.Int[1, 100_000].Select(i => (string?)i.ToString(CultureInfo.InvariantCulture)),
         "RECEIVEBUFFERSIZE" => Gen.Int[64, 1 << 24].Select(i => (string?)i.ToString(CultureInfo.InvariantCulture)),
@@ -83,16 +105,24 @@ public class ReliabilityFuzzTests(ITestOutputHelper output)
         _ => GenValue,
     };
 
-    private static readonly Gen<KeyValuePair<string, string?>> GenSetting =
-        GenKey.SelectMany(key => Gen.Frequency((3, GenPlausibleValue(key)), (2, GenValue)).Select(value => KeyValuePair.Create<string, string?>(key, value)));
+    /// <summary>The key without a trailing array index: <c>EndPoints:3</c> is <c>EndPoints</c>.</summary>
+    private static string WithoutIndex(string key)
+    {
+        var last = key.LastIndexOf(':');
+        return last > 0 && int.TryParse(key.AsSpan(last + 1), NumberStyles.None, CultureInfo.InvariantCulture, out _) ? key[..last] : key;
+    }
 
     /// <summary>A server name, then settings: half the time on top of a valid endpoint, then 0–10 random keys.</summary>
-    private static readonly Gen<(string Name, KeyValuePair<string, string?>[] Settings)> GenConfiguration =
-        Gen.Select(
+    private static Gen<(string Name, KeyValuePair<string, string?>[] Settings)> GenConfiguration(TestCertificateFiles certificates)
+    {
+        var genSetting = GenKey.SelectMany(key =>
+            Gen.Frequency((3, GenPlausibleValue(key, certificates)), (2, GenValue)).Select(value => KeyValuePair.Create<string, string?>(key, value)));
+        return Gen.Select(
             Gen.OneOf(string.Empty, "fuzz"),
             Gen.Bool,
-            GenSetting.Array[0, 10],
+            genSetting.Array[0, 10],
             (name, withEndPoint, settings) => (name, withEndPoint ? [KeyValuePair.Create("EndPoints:0", (string?)"127.0.0.1:0"), .. settings] : settings));
+    }
 
     /// <summary>
     /// 2,000 random configurations through the public AddEchoServer(IConfiguration) path, validated as the host does
@@ -103,7 +133,8 @@ public class ReliabilityFuzzTests(ITestOutputHelper output)
     public void Random_configuration_gives_valid_options_or_a_validation_error_naming_the_key()
     {
         long valid = 0, invalid = 0, failures = 0;
-        GenConfiguration.Sample(
+        using var certificates = new TestCertificateFiles();
+        GenConfiguration(certificates).Sample(
             input =>
             {
                 // Configuration keys ignore case, and a key given twice keeps its last value.
@@ -291,8 +322,16 @@ public class ReliabilityFuzzTests(ITestOutputHelper output)
         foreach (var failure in ex.Failures)
         {
             var text = name.Length == 0 ? failure : failure.Replace($"Echo server '{name}': ", string.Empty, StringComparison.Ordinal);
+            // Tls.ServerCertificate is set by the Tls:Certificate keys, and then another failure must name one of them.
+            if (text.StartsWith("EchoServerOptions.Tls.ServerCertificate ", StringComparison.Ordinal))
+            {
+                Assert.Contains(ex.Failures, f => f.Contains("EchoServer:Tls:Certificate:", StringComparison.OrdinalIgnoreCase));
+                continue;
+            }
+
+            // An option's name is its key with dots: Udp:MaxDatagramSize is EchoServerOptions.Udp.MaxDatagramSize.
             Assert.True(
-                Keys.Any(k => text.StartsWith($"EchoServer:{k}", StringComparison.OrdinalIgnoreCase) || text.StartsWith($"EchoServerOptions.{k} ", StringComparison.Ordinal))
+                Keys.Any(k => text.StartsWith($"EchoServer:{k}", StringComparison.OrdinalIgnoreCase) || text.StartsWith($"EchoServerOptions.{k.Replace(':', '.')} ", StringComparison.Ordinal))
                     || text.StartsWith("The configuration section 'EchoServer' is missing or empty", StringComparison.Ordinal),
                 $"a failure names no key: {failure}");
         }

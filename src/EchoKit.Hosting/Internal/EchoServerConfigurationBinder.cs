@@ -3,7 +3,10 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Security.Authentication;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace EchoKit.Hosting.Internal;
 
@@ -16,10 +19,19 @@ internal static class EchoServerConfigurationBinder
 {
     public const string EndPointsKey = nameof(EchoServerOptions.EndPoints);
 
+    /// <summary>The section of the server certificate, under the <c>Tls</c> section; Kestrel's name for it.</summary>
+    public const string CertificateKey = "Certificate";
+
     private static readonly ConditionalWeakTable<EchoServerOptions, Problems> ProblemsByOptions = new();
 
     /// <summary>Binds every key present in <paramref name="configuration"/>; keys not present leave the option as it is.</summary>
-    public static void Bind(IConfiguration configuration, EchoServerOptions options)
+    /// <param name="configuration">The server's section (or a root).</param>
+    /// <param name="options">The options to set.</param>
+    /// <param name="services">
+    /// Where to find the host's content root (relative certificate paths resolve against it, else against the current
+    /// directory) and the owner of loaded certificates; <see langword="null"/> for neither.
+    /// </param>
+    public static void Bind(IConfiguration configuration, EchoServerOptions options, IServiceProvider? services = null)
     {
         if (configuration is IConfigurationSection section && !section.Exists())
         {
@@ -27,7 +39,14 @@ internal static class EchoServerConfigurationBinder
             return;
         }
 
-        BindEndPoints(configuration, options);
+        Report(options).Path = configuration is IConfigurationSection named ? named.Path : "";
+        BindEndPoints(configuration, EndPointsKey, options, endPoint =>
+        {
+            options.EndPoints.Add(endPoint);
+            return true;
+        });
+        BindEndPoints(configuration, nameof(EchoServerOptions.UdpEndPoints), options, AddIPEndPoint(options.UdpEndPoints));
+        BindEndPoints(configuration, nameof(EchoServerOptions.TlsEndPoints), options, AddIPEndPoint(options.TlsEndPoints));
         Bind<bool>(configuration, nameof(EchoServerOptions.DualMode), TryParseBoolean, v => options.DualMode = v, options);
         Bind<int>(configuration, nameof(EchoServerOptions.Backlog), TryParseInt32, v => options.Backlog = v, options);
         Bind<int>(configuration, nameof(EchoServerOptions.MaxConnections), TryParseInt32, v => options.MaxConnections = v, options);
@@ -42,7 +61,19 @@ internal static class EchoServerConfigurationBinder
         Bind<TimeSpan>(configuration, nameof(EchoServerOptions.ShutdownTimeout), TryParseTimeSpan, v => options.ShutdownTimeout = v, options);
         Bind<bool>(configuration, nameof(EchoServerOptions.NoDelay), TryParseBoolean, v => options.NoDelay = v, options);
         Bind<bool>(configuration, nameof(EchoServerOptions.KeepAlive), TryParseBoolean, v => options.KeepAlive = v, options);
+        BindUdp(configuration.GetSection(nameof(EchoServerOptions.Udp)), options.Udp, options);
+        BindTls(configuration.GetSection(nameof(EchoServerOptions.Tls)), options.Tls, options, services);
     }
+
+    /// <summary>
+    /// The full key of the server certificate's path (such as <c>EchoServer:Tls:Certificate:Path</c>) when
+    /// <paramref name="options"/> were bound from configuration and no certificate key there had a problem already;
+    /// otherwise <see langword="null"/>.
+    /// </summary>
+    public static string? GetCertificatePathKey(EchoServerOptions options) =>
+        ProblemsByOptions.TryGetValue(options, out var problems) && problems.Path is { } path && !problems.CertificateFailed
+            ? Combine(path, $"{nameof(EchoServerOptions.Tls)}:{CertificateKey}:Path")
+            : null;
 
     /// <summary>The configuration values that could not be read into <paramref name="options"/>, each naming its key.</summary>
     public static IReadOnlyList<string> GetErrors(EchoServerOptions options) =>
@@ -96,9 +127,24 @@ internal static class EchoServerConfigurationBinder
         return false;
     }
 
-    private static void BindEndPoints(IConfiguration configuration, EchoServerOptions options)
+    private static Func<EndPoint, bool> AddIPEndPoint(IList<IPEndPoint> endPoints) => endPoint =>
     {
-        var section = configuration.GetSection(EndPointsKey);
+        if (endPoint is not IPEndPoint ipEndPoint)
+        {
+            return false;
+        }
+
+        endPoints.Add(ipEndPoint);
+        return true;
+    };
+
+    /// <summary>
+    /// Binds an array of endpoint strings, or one string separated by <c>;</c>. <paramref name="add"/> returns
+    /// <see langword="false"/> for a kind of endpoint the list does not take (a Unix socket for UDP or TLS).
+    /// </summary>
+    private static void BindEndPoints(IConfiguration configuration, string key, EchoServerOptions options, Func<EndPoint, bool> add)
+    {
+        var section = configuration.GetSection(key);
         var children = section.GetChildren().ToList();
         if (children.Count > 0)
         {
@@ -114,7 +160,7 @@ internal static class EchoServerConfigurationBinder
                     continue;
                 }
 
-                AddEndPoint(configuration, child.Path, child.Value, options);
+                AddEndPoint(configuration, key, child.Path, child.Value, options, add);
             }
         }
         else if (section.Value is { } list)
@@ -122,27 +168,179 @@ internal static class EchoServerConfigurationBinder
             // One string, for environment variables and command lines: "127.0.0.1:7007;[::1]:7007".
             foreach (var item in list.Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
-                AddEndPoint(configuration, section.Path, item, options);
+                AddEndPoint(configuration, key, section.Path, item, options, add);
             }
         }
     }
 
-    private static void AddEndPoint(IConfiguration configuration, string path, string text, EchoServerOptions options)
+    private static void AddEndPoint(IConfiguration configuration, string key, string path, string text, EchoServerOptions options, Func<EndPoint, bool> add)
     {
         if (string.IsNullOrWhiteSpace(text))
         {
             return;
         }
 
+        var tcp = key == EndPointsKey;
         if (TryParseEndPoint(text, out var endPoint, out var problem))
         {
-            options.EndPoints.Add(endPoint);
-            return;
+            if (add(endPoint))
+            {
+                return;
+            }
+
+            problem = $"{key} takes IP endpoints only; Unix domain sockets go in {EndPointsKey}";
         }
 
         Report(options).Errors.Add(
             $"{PathOf(configuration, path)}: '{text}' is not a valid endpoint" + (problem is null ? "" : $" ({problem})") +
-            "; write an IP address and port such as 127.0.0.1:7007, [::1]:7007 or 0.0.0.0:0 (port 0 picks a free port), or unix:/path/to/socket.");
+            "; write an IP address and port such as 127.0.0.1:7007, [::1]:7007 or 0.0.0.0:0 (port 0 picks a free port)" +
+            (tcp ? ", or unix:/path/to/socket." : "."));
+    }
+
+    private static void BindUdp(IConfigurationSection udp, UdpEchoOptions target, EchoServerOptions options)
+    {
+        Bind<int>(udp, nameof(UdpEchoOptions.MaxDatagramSize), TryParseInt32, v => target.MaxDatagramSize = v, options);
+        Bind<int>(udp, nameof(UdpEchoOptions.DatagramsInFlight), TryParseInt32, v => target.DatagramsInFlight = v, options);
+        Bind<int?>(udp, nameof(UdpEchoOptions.PerSourceRateLimit), TryParseOptionalInt32, v => target.PerSourceRateLimit = v, options);
+        Bind<int>(udp, nameof(UdpEchoOptions.MaxTrackedSources), TryParseInt32, v => target.MaxTrackedSources = v, options);
+        BindBlockedSourcePorts(udp, target.BlockedSourcePorts, options);
+    }
+
+    /// <summary>
+    /// A configured list replaces the default ports (a list is what a user writing one expects to get); an empty
+    /// list (<c>[]</c> in JSON, or an empty string) clears them. When any item cannot be read the set is left as it was.
+    /// </summary>
+    private static void BindBlockedSourcePorts(IConfigurationSection udp, ISet<int> target, EchoServerOptions options)
+    {
+        const string Key = nameof(UdpEchoOptions.BlockedSourcePorts);
+        var section = udp.GetSection(Key);
+        var children = section.GetChildren().ToList();
+        var ports = new List<int>();
+        var valid = true;
+        if (children.Count > 0)
+        {
+            foreach (var child in children)
+            {
+                if (child.Value is null)
+                {
+                    if (child.GetChildren().Any())
+                    {
+                        Report(options).Errors.Add($"{child.Path}: each port must be a whole number such as 7, not an object.");
+                        valid = false;
+                    }
+
+                    continue;
+                }
+
+                valid &= TryAddPort(child.Path, child.Value);
+            }
+        }
+        else if (section.Value is { } list)
+        {
+            // One string, for environment variables and command lines: "7;19;53".
+            foreach (var item in list.Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                valid &= TryAddPort(section.Path, item);
+            }
+        }
+        else if (!udp.GetChildren().Any(c => string.Equals(c.Key, Key, StringComparison.OrdinalIgnoreCase)))
+        {
+            // Absent: keep the defaults. (An empty JSON array is present, with a null value: it clears them.)
+            return;
+        }
+
+        if (valid)
+        {
+            target.Clear();
+            target.UnionWith(ports);
+        }
+
+        bool TryAddPort(string path, string text)
+        {
+            if (TryParseInt32(text, out var port, out var expected))
+            {
+                ports.Add(port);
+                return true;
+            }
+
+            Report(options).Errors.Add($"{path}: '{text}' is not {expected}.");
+            return false;
+        }
+    }
+
+    private static void BindTls(IConfigurationSection tls, TlsEchoOptions target, EchoServerOptions options, IServiceProvider? services)
+    {
+        Bind<TimeSpan>(tls, nameof(TlsEchoOptions.HandshakeTimeout), TryParseTimeSpan, v => target.HandshakeTimeout = v, options);
+        Bind<SslProtocols>(tls, nameof(TlsEchoOptions.EnabledSslProtocols), TryParseSslProtocols, v => target.EnabledSslProtocols = v, options);
+        Bind<bool>(tls, nameof(TlsEchoOptions.ClientCertificateRequired), TryParseBoolean, v => target.ClientCertificateRequired = v, options);
+        BindCertificate(tls.GetSection(CertificateKey), target, options, services);
+    }
+
+    /// <summary>
+    /// <c>Path</c> (+ <c>Password</c>) for a .pfx file, or <c>Path</c> + <c>KeyPath</c> (+ <c>Password</c>) for PEM,
+    /// as in Kestrel. An empty or absent <c>Path</c> loads nothing and leaves the certificate as it is.
+    /// </summary>
+    private static void BindCertificate(IConfigurationSection certificate, TlsEchoOptions target, EchoServerOptions options, IServiceProvider? services)
+    {
+        var path = certificate["Path"];
+        var keyPath = certificate["KeyPath"];
+        var password = certificate["Password"];
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            if (!string.IsNullOrWhiteSpace(keyPath) || !string.IsNullOrEmpty(password))
+            {
+                Fail("Path", "the certificate file (a .pfx file, or a PEM certificate) is required when KeyPath or Password is set.");
+            }
+
+            return;
+        }
+
+        // Relative paths resolve against the host's content root, as Kestrel's do; without a host, the current directory.
+        var root = services?.GetService<IHostEnvironment>()?.ContentRootPath;
+        if (!TryGetFullPath(path, root, out var fullPath))
+        {
+            Fail("Path", $"'{path}' is not a valid file path.");
+            return;
+        }
+
+        string? fullKeyPath = null;
+        if (!string.IsNullOrWhiteSpace(keyPath) && !TryGetFullPath(keyPath, root, out fullKeyPath))
+        {
+            Fail("KeyPath", $"'{keyPath}' is not a valid file path.");
+            return;
+        }
+
+        // An empty password is as good as none (an environment variable set to nothing).
+        if (!EchoServerCertificateLoader.TryLoad(fullPath, fullKeyPath, string.IsNullOrEmpty(password) ? null : password, out var loaded, out var failure))
+        {
+            Fail(failure.Key, failure.Reason + ".");
+            return;
+        }
+
+        services?.GetService<LoadedCertificates>()?.Add(loaded);
+        target.ServerCertificate = loaded;
+
+        void Fail(string key, string rule)
+        {
+            var problems = Report(options);
+            problems.CertificateFailed = true;
+            problems.Errors.Add($"{ConfigurationPath.Combine(certificate.Path, key)}: {rule}");
+        }
+    }
+
+    private static bool TryGetFullPath(string path, string? root, [NotNullWhen(true)] out string? fullPath)
+    {
+        try
+        {
+            var basePath = string.IsNullOrEmpty(root) ? Directory.GetCurrentDirectory() : Path.GetFullPath(root);
+            fullPath = Path.GetFullPath(path.Trim(), basePath);
+            return true;
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            fullPath = null;
+            return false;
+        }
     }
 
     private delegate bool TryParse<T>(string text, out T value, out string expected);
@@ -161,7 +359,7 @@ internal static class EchoServerConfigurationBinder
         }
         else
         {
-            var path = configuration is IConfigurationSection section ? ConfigurationPath.Combine(section.Path, key) : key;
+            var path = configuration is IConfigurationSection section ? Combine(section.Path, key) : key;
             Report(options).Errors.Add($"{path}: '{text}' is not {expected}.");
         }
     }
@@ -229,6 +427,33 @@ internal static class EchoServerConfigurationBinder
         return parsed;
     }
 
+    /// <summary>
+    /// Names such as <c>Tls12, Tls13</c> (any case, separated by commas), or <c>None</c> to let the operating system
+    /// choose. Numbers are refused: <see cref="Enum.TryParse{TEnum}(string, bool, out TEnum)"/> would take any.
+    /// </summary>
+    private static bool TryParseSslProtocols(string text, out SslProtocols value, out string expected)
+    {
+        expected = "TLS protocol names separated by commas, such as Tls12, Tls13, or None to let the operating system choose";
+        value = SslProtocols.None;
+        var names = text.Split(',', StringSplitOptions.TrimEntries);
+        foreach (var name in names)
+        {
+            if (name.Length == 0 || !char.IsAsciiLetter(name[0]) || !Enum.TryParse<SslProtocols>(name, ignoreCase: true, out var protocol))
+            {
+                value = SslProtocols.None;
+                return false;
+            }
+
+            value |= protocol;
+        }
+
+        return true;
+    }
+
+    /// <summary>A key under a section, or the key alone under a root (whose path is empty).</summary>
+    private static string Combine(string sectionPath, string key) =>
+        sectionPath.Length == 0 ? key : ConfigurationPath.Combine(sectionPath, key);
+
     /// <summary><paramref name="path"/> is already the full path of a child of <paramref name="configuration"/>.</summary>
     private static string PathOf(IConfiguration configuration, string path) =>
         path.Length > 0 || configuration is not IConfigurationSection section ? path : section.Path;
@@ -237,6 +462,12 @@ internal static class EchoServerConfigurationBinder
 
     private sealed class Problems
     {
+        /// <summary>The path of the section bound last (empty for a root); <see langword="null"/> when none was.</summary>
+        public string? Path { get; set; }
+
+        /// <summary>A <c>Tls:Certificate</c> key already has an error, so no hint about a missing certificate is needed.</summary>
+        public bool CertificateFailed { get; set; }
+
         public List<string> Errors { get; } = [];
 
         public List<string> Hints { get; } = [];

@@ -34,6 +34,16 @@ internal sealed class EchoServerOptionsValidator(EchoServerRegistry registry) : 
         }
 
         failures.AddRange(EchoServerConfigurationBinder.GetHints(options));
+
+        // The options' rule names Tls.ServerCertificate, which is not a configuration key: name the key that sets it.
+        if (options.TlsEndPoints.Count > 0 && options.Tls is { ServerCertificate: null, ServerCertificateSelector: null }
+            && EchoServerConfigurationBinder.GetCertificatePathKey(options) is { } certificateKey)
+        {
+            failures.Add(
+                $"{certificateKey}: a server certificate is required because TlsEndPoints is not empty; set it to a .pfx file " +
+                "(with Tls:Certificate:Password if it has one) or to a PEM certificate with Tls:Certificate:KeyPath.");
+        }
+
         return ValidateOptionsResult.Fail(name.Length == 0 ? failures : failures.Select(f => $"Echo server '{name}': {f}"));
     }
 
