@@ -277,6 +277,20 @@ internal static class ValueParsers
         return parsed;
     }
 
+    /// <summary>A percentage from 0 to 100: <c>5</c>, <c>0.5</c> or <c>5%</c>.</summary>
+    public static bool TryParsePercent(string text, out double value, out string? problem)
+    {
+        problem = null;
+        var number = text.Trim().TrimEnd('%').TrimEnd();
+        if (double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out value) && value is >= 0 and <= 100)
+        {
+            return true;
+        }
+
+        problem = "write a percentage from 0 to 100, such as 1, 0.5 or 5%";
+        return false;
+    }
+
     /// <summary>A Unix domain socket path, checked for the platform's length limit.</summary>
     public static bool TryParseUnixPath(string text, out UnixDomainSocketEndPoint value, out string? problem)
     {

@@ -5,11 +5,12 @@ using EchoKit.LoadGenerator.Internal;
 namespace EchoKit.LoadGenerator;
 
 /// <summary>
-/// Load modes against an RFC 862 echo server: pipelined echo (<see cref="RunEchoAsync"/>), connection churn
+/// Load modes against an RFC 862 echo server: pipelined echo (<see cref="RunEchoAsync"/>), UDP echo
+/// (<see cref="RunUdpEchoAsync"/>), connection churn
 /// (<see cref="RunChurnAsync"/>), many idle connections (<see cref="OpenIdleAsync"/>) and clients that send but
 /// never read (<see cref="RunNoReadAsync"/>). Every mode is bounded in time and verifies every echoed byte.
 /// </summary>
-public static class LoadClient
+public static partial class LoadClient
 {
     /// <summary>
     /// Opens <see cref="EchoLoadOptions.Connections"/> connections, keeps <see cref="EchoLoadOptions.MessagesInFlight"/>
@@ -26,6 +27,8 @@ public static class LoadClient
         var run = new EchoRunState();
         var sockets = new Socket?[options.Connections];
         var connectErrors = new ErrorCollector();
+        var live = new TcpLiveCounters(options.MessageSize, connectErrors);
+        options.Progress?.Attach(live);
         await LoopbackSocket.ForEachAsync(options.Connections, options.ConnectConcurrency, async i =>
         {
             try
@@ -46,6 +49,8 @@ public static class LoadClient
                 connections.Add(new EchoLoadConnection(socket, i, run, pattern, options.MessagesInFlight));
             }
         }
+
+        live.SetConnections(connections);
 
         var elapsed = TimeSpan.Zero;
         try

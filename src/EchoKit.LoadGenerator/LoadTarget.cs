@@ -114,6 +114,9 @@ public sealed class EchoLoadOptions : LoadTarget
     /// <summary>Called when the measurement window closes.</summary>
     public Action? MeasurementEnded { get; init; }
 
+    /// <summary>Live counters to read while the run goes on (a progress display); <see langword="null"/> for none.</summary>
+    public LoadProgress? Progress { get; init; }
+
     /// <inheritdoc/>
     public override void Validate()
     {

@@ -14,6 +14,10 @@ public sealed class MessagePattern
 
     private const int OffsetRange = 256;
 
+    // The header is (connection id << 40) ^ sequence ^ mask: 24 bits of id over 40 bits of sequence.
+    private const int SequenceBits = 40;
+    private const ulong HeaderMask = 0xA5A5_0000_0000_0000UL;
+
     private readonly byte[] _fill;
 
     /// <summary>Creates the pattern for messages of <paramref name="messageSize"/> bytes.</summary>
@@ -86,8 +90,31 @@ public sealed class MessagePattern
             || received.SequenceEqual(_fill.AsSpan(FillOffset(sequence) + offset - headerLength, received.Length));
     }
 
+    /// <summary>
+    /// Reads the connection id and sequence number from the header of a received message, so a message that may
+    /// arrive out of order (a UDP datagram) can be matched to the one sent. Valid for sequence numbers below 2^40.
+    /// </summary>
+    /// <param name="message">The message; at least <see cref="HeaderSize"/> bytes.</param>
+    /// <param name="connectionId">The low 24 bits of the connection id given to <see cref="Write"/>.</param>
+    /// <param name="sequence">The sequence number given to <see cref="Write"/>.</param>
+    /// <returns><see langword="false"/> when the message is shorter than the header.</returns>
+    public static bool TryReadHeader(ReadOnlySpan<byte> message, out int connectionId, out long sequence)
+    {
+        if (message.Length < HeaderSize)
+        {
+            connectionId = 0;
+            sequence = 0;
+            return false;
+        }
+
+        var value = BinaryPrimitives.ReadUInt64LittleEndian(message) ^ HeaderMask;
+        connectionId = (int)(value >> SequenceBits);
+        sequence = (long)(value & ((1UL << SequenceBits) - 1));
+        return true;
+    }
+
     private static ulong Header(int connectionId, long sequence) =>
-        ((ulong)(uint)connectionId << 40) ^ (ulong)sequence ^ 0xA5A5_0000_0000_0000UL;
+        ((ulong)(uint)connectionId << SequenceBits) ^ (ulong)sequence ^ HeaderMask;
 
     private static int FillOffset(long sequence) => (int)(((ulong)sequence * 0x9E3779B97F4A7C15UL) >> 56);
 }

@@ -19,7 +19,7 @@ public class CommandLineTests
 
     [Theory]
     [InlineData("serve", "--tcp <endpoint>", "--udp <endpoint>", "--tls-cert <file>", "--max-connections <n>", "--idle-timeout <time|off>", "--config <file.json>")]
-    [InlineData("bench", "<host:port>", "--connections <n>", "--size <size>", "--in-flight <n>", "--duration <time>", "--warmup <time>", "--json", "UDP load is not supported yet")]
+    [InlineData("bench", "<host:port>", "--connections <n>", "--size <size>", "--in-flight <n>", "--duration <time>", "--warmup <time>", "--json", "--udp", "--loss-timeout <time>", "--max-loss <percent>", "--progress-interval <time>")]
     public async Task Each_command_has_help_that_exits_0(string command, params string[] expected)
     {
         foreach (var helpFlag in new[] { "--help", "-h", "-?" })
@@ -60,7 +60,8 @@ public class CommandLineTests
     [InlineData("Invalid value '0' for --connections", "bench", "127.0.0.1:7", "--connections", "0")]
     [InlineData("Invalid value 'x' for --duration", "bench", "127.0.0.1:7", "--duration", "x")]
     [InlineData("Invalid value 'big' for --size", "bench", "127.0.0.1:7", "-s", "big")]
-    [InlineData("Unrecognized command or argument '--udp'", "bench", "127.0.0.1:7", "--udp")]
+    [InlineData("Invalid value '150' for --max-loss", "bench", "127.0.0.1:7", "--udp", "--max-loss", "150")]
+    [InlineData("Invalid value 'lots' for --loss-timeout", "bench", "127.0.0.1:7", "--udp", "--loss-timeout", "lots")]
     public async Task Bad_flags_give_a_clear_error_and_exit_code_2(string expectedError, params string[] args)
     {
         var (exitCode, output, error) = await CliRun.RunAsync(args);
@@ -85,6 +86,14 @@ public class CommandLineTests
     [InlineData("--tls-self-signed and --tls-cert cannot be combined", "serve", "--tls", "127.0.0.1:0", "--tls-self-signed", "--tls-cert", "x.pfx")]
     [InlineData("--tls-key needs --tls-cert", "serve", "--tls-key", "x.key")]
     [InlineData("--config-section needs --config", "serve", "--config-section", "EchoServer")]
+    [InlineData("invalid --size: MessageSize must be between 8 and 65,507 bytes for UDP over IPv4 (was 65,508)", "bench", "--udp", "127.0.0.1:7", "--size", "65508")]
+    [InlineData("invalid --size: MessageSize must be between 8 and 65,527 bytes for UDP over IPv6", "bench", "--udp", "[::1]:7", "--size", "64k")]
+    [InlineData("invalid --size: MessageSize must be between 8", "bench", "--udp", "127.0.0.1:7", "--size", "7")]
+    [InlineData("invalid --in-flight", "bench", "--udp", "127.0.0.1:7", "--in-flight", "5000")]
+    [InlineData("--max-loss applies only with --udp", "bench", "127.0.0.1:7", "--max-loss", "1")]
+    [InlineData("--loss-timeout applies only with --udp", "bench", "127.0.0.1:7", "--loss-timeout", "1")]
+    [InlineData("--loss-timeout must be positive", "bench", "--udp", "127.0.0.1:7", "--loss-timeout", "0")]
+    [InlineData("--connect-timeout applies only to TCP", "bench", "--udp", "127.0.0.1:7", "--connect-timeout", "1")]
     public async Task Flags_that_do_not_go_together_are_a_usage_error(string expectedError, params string[] args)
     {
         var (exitCode, _, error) = await CliRun.RunAsync(args);

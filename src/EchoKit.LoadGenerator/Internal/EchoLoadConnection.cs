@@ -43,6 +43,7 @@ internal sealed class EchoLoadConnection
     private long _sent;
     private long _nextToSend;
     private long _received;
+    private long _verified;
     private int _receivedInMessage;
     private bool _currentMismatched;
     private volatile bool _senderDone;
@@ -68,7 +69,10 @@ internal sealed class EchoLoadConnection
     public long Messages { get; private set; }
 
     /// <summary>Messages completed at any time.</summary>
-    public long Verified { get; private set; }
+    public long Verified => _verified;
+
+    /// <summary><see cref="Verified"/>, read from another thread while the receive loop runs (a plain field it alone writes).</summary>
+    public long VerifiedSoFar => Volatile.Read(ref _verified);
 
     public long Mismatches { get; private set; }
 
@@ -214,7 +218,7 @@ internal sealed class EchoLoadConnection
                     _currentMismatched = false;
                 }
 
-                Verified++;
+                _verified++;
                 if (recording)
                 {
                     Messages++;

@@ -1,0 +1,307 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace EchoKit.LoadGenerator.Internal;
+
+/// <summary>
+/// One UDP load flow: a connected socket with <c>MessagesInFlight</c> slots, each holding one datagram in flight.
+/// Slot k carries sequence numbers k, k + N, k + 2N, ... so an echo's sequence number names its slot. A send loop
+/// fills free slots; a receive loop matches each echo to its slot, verifies it and frees the slot; the run's sweeper
+/// (<see cref="ExpireLost"/>) frees the slots whose datagram was not echoed within the loss timeout. Buffers are
+/// allocated once; slot state changes under a lock the two loops and the sweeper share, never per byte.
+/// </summary>
+internal sealed class UdpLoadFlow
+{
+    private const long NeverUsed = -1;
+
+    private readonly Socket _socket;
+    private readonly int _id;
+    private readonly IPEndPoint _remote;
+    private readonly EchoRunState _run;
+    private readonly MessagePattern _pattern;
+    private readonly Action _failed;
+    private readonly int _size;
+    private readonly int _inFlight;
+    private readonly byte[] _sendBuffer;
+    private readonly byte[] _receiveBuffer;
+    private readonly long[] _sequence;
+    private readonly long[] _sentAt;
+    private readonly SlotState[] _state;
+    private readonly int[] _free;
+    private readonly int[] _batch;
+    private readonly Lock _lock = new();
+    private readonly AsyncSignal _signal = new();
+    private int _freeCount;
+    private int _outstanding;
+    private long _sent;
+    private long _verified;
+    private long _lost;
+    private volatile bool _senderDone;
+    private volatile bool _closing;
+    private string? _error;
+
+    public UdpLoadFlow(Socket socket, int id, IPEndPoint remote, EchoRunState run, MessagePattern pattern, int messagesInFlight, Action failed)
+    {
+        _socket = socket;
+        _id = id;
+        _remote = remote;
+        _run = run;
+        _pattern = pattern;
+        _failed = failed;
+        _size = pattern.MessageSize;
+        _inFlight = messagesInFlight;
+        _sendBuffer = GC.AllocateUninitializedArray<byte>(_size * messagesInFlight, pinned: true);
+        _receiveBuffer = GC.AllocateUninitializedArray<byte>(_size + 1, pinned: true);   // + 1: a longer echo shows as longer
+        _sequence = new long[messagesInFlight];
+        _sentAt = new long[messagesInFlight];
+        _state = new SlotState[messagesInFlight];
+        _free = new int[messagesInFlight];
+        _batch = new int[messagesInFlight];
+        for (var slot = 0; slot < messagesInFlight; slot++)
+        {
+            _sequence[slot] = NeverUsed;
+            _free[slot] = messagesInFlight - 1 - slot;   // slot 0 is sent first
+        }
+
+        _freeCount = messagesInFlight;
+    }
+
+    private enum SlotState : byte
+    {
+        Free,
+        Outstanding,
+    }
+
+    private enum EchoMatch
+    {
+        InFlight,
+        Stale,
+        NeverSent,
+    }
+
+    public LatencyHistogram Histogram { get; } = new();
+
+    /// <summary>Datagrams echoed intact while recording.</summary>
+    public long Messages { get; private set; }
+
+    public long Mismatches { get; private set; }
+
+    public long OutOfWindow { get; private set; }
+
+    public long SentSoFar => Volatile.Read(ref _sent);
+
+    public long VerifiedSoFar => Volatile.Read(ref _verified);
+
+    public long LostSoFar => Volatile.Read(ref _lost);
+
+    public string? Error => Volatile.Read(ref _error);
+
+    /// <summary>Whether every datagram sent has been echoed or declared lost (or the flow failed), after the sender stopped.</summary>
+    public bool Settled => Error is not null || (_senderDone && Volatile.Read(ref _outstanding) == 0);
+
+    public async Task RunAsync()
+    {
+        var receive = ReceiveLoopAsync();
+        await SendLoopAsync().ConfigureAwait(false);
+        await receive.ConfigureAwait(false);
+    }
+
+    /// <summary>Wakes the send loop so it sees <see cref="EchoRunState.Stopping"/>.</summary>
+    public void Wake() => _signal.Set();
+
+    /// <summary>Closes the socket at the end of the run, which ends the receive loop without an error.</summary>
+    public void Close()
+    {
+        _closing = true;
+        _socket.Dispose();
+        _signal.Set();
+    }
+
+    /// <summary>Declares lost every datagram in flight for <paramref name="timeoutTicks"/> or more, and frees its slot.</summary>
+    public void ExpireLost(long now, long timeoutTicks)
+    {
+        if (Error is not null || Volatile.Read(ref _outstanding) == 0)
+        {
+            return;
+        }
+
+        var expired = 0;
+        lock (_lock)
+        {
+            for (var slot = 0; slot < _inFlight; slot++)
+            {
+                if (_state[slot] == SlotState.Outstanding && now - Volatile.Read(ref _sentAt[slot]) >= timeoutTicks)
+                {
+                    _state[slot] = SlotState.Free;
+                    _free[_freeCount++] = slot;
+                    expired++;
+                }
+            }
+
+            _outstanding -= expired;
+            Volatile.Write(ref _lost, _lost + expired);
+        }
+
+        if (expired > 0)
+        {
+            _signal.Set();
+        }
+    }
+
+    private void Fail(string message)
+    {
+        if (Interlocked.CompareExchange(ref _error, message, null) is null)
+        {
+            _signal.Set();
+            _failed();
+        }
+    }
+
+    private void Fail(string operation, SocketException exception) =>
+        Fail(exception.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset
+            ? $"nothing listening on udp {_remote} (the host answered 'port unreachable')"
+            : $"{operation} failed: {LoopbackSocket.Describe(exception)}");
+
+    private async Task SendLoopAsync()
+    {
+        try
+        {
+            while (!_run.Stopping && Error is null)
+            {
+                var count = TakeFreeSlots();
+                if (count == 0)
+                {
+                    await _signal.WaitAsync().ConfigureAwait(false);
+                    continue;
+                }
+
+                for (var i = 0; i < count; i++)
+                {
+                    var slot = _batch[i];
+                    var datagram = _sendBuffer.AsMemory(slot * _size, _size);
+                    _pattern.Write(_id, _sequence[slot], datagram.Span);
+                    Volatile.Write(ref _sentAt[slot], Stopwatch.GetTimestamp());
+                    await _socket.SendAsync(datagram, SocketFlags.None).ConfigureAwait(false);
+                    Volatile.Write(ref _sent, _sent + 1);
+                }
+            }
+        }
+        catch (SocketException ex) when (!_closing)
+        {
+            Fail("send", ex);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Closed at the end of the run.
+        }
+        finally
+        {
+            _senderDone = true;
+        }
+    }
+
+    /// <summary>Moves every free slot to <see cref="_batch"/> with its next sequence number, marked in flight.</summary>
+    private int TakeFreeSlots()
+    {
+        lock (_lock)
+        {
+            var count = _freeCount;
+            var now = Stopwatch.GetTimestamp();
+            for (var i = 0; i < count; i++)
+            {
+                var slot = _free[--_freeCount];
+                _batch[i] = slot;
+                _sequence[slot] = _sequence[slot] == NeverUsed ? slot : _sequence[slot] + _inFlight;
+                _state[slot] = SlotState.Outstanding;
+                _sentAt[slot] = now;   // the sweeper's view until the send stamps it again
+            }
+
+            _outstanding += count;
+            return count;
+        }
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        while (true)
+        {
+            int received;
+            try
+            {
+                // Memory<byte>, not byte[]: the byte[] overload is the ArraySegment one, which returns a new Task<int> per receive.
+                received = await _socket.ReceiveAsync(_receiveBuffer.AsMemory(), SocketFlags.None).ConfigureAwait(false);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.MessageSize && !_closing)
+            {
+                received = _receiveBuffer.Length;   // Windows reports a datagram longer than the buffer this way
+            }
+            catch (SocketException ex) when (!_closing)
+            {
+                Fail("receive", ex);
+                return;
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                return;   // closed at the end of the run
+            }
+
+            Consume(received);
+        }
+    }
+
+    private void Consume(int length)
+    {
+        var now = Stopwatch.GetTimestamp();
+        var datagram = _receiveBuffer.AsSpan(0, length);
+        if (!MessagePattern.TryReadHeader(datagram, out var flowId, out var sequence) || flowId != (_id & 0xFF_FFFF))
+        {
+            Mismatches++;
+            return;
+        }
+
+        var slot = (int)(sequence % _inFlight);
+        EchoMatch match;
+        long sentAt = 0;
+        lock (_lock)
+        {
+            var current = _sequence[slot];
+            if (sequence == current && _state[slot] == SlotState.Outstanding)
+            {
+                _state[slot] = SlotState.Free;
+                _free[_freeCount++] = slot;
+                _outstanding--;
+                sentAt = Volatile.Read(ref _sentAt[slot]);
+                match = EchoMatch.InFlight;
+            }
+            else
+            {
+                match = current != NeverUsed && sequence <= current ? EchoMatch.Stale : EchoMatch.NeverSent;
+            }
+        }
+
+        var intact = length == _size && _pattern.Verify(_id, sequence, 0, datagram);
+        if (!intact || match == EchoMatch.NeverSent)
+        {
+            Mismatches++;
+        }
+        else if (match == EchoMatch.Stale)
+        {
+            OutOfWindow++;
+        }
+        else
+        {
+            Volatile.Write(ref _verified, _verified + 1);
+            if (_run.Recording)
+            {
+                Messages++;
+                Histogram.Record(now - sentAt);
+            }
+        }
+
+        if (match == EchoMatch.InFlight)
+        {
+            _signal.Set();
+        }
+    }
+}
