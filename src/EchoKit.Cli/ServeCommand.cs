@@ -75,17 +75,17 @@ internal sealed class ServeCommand
 
     private readonly Option<int> _maxConnections = NewOption("--max-connections", "n", "The most connections served at once; more are rejected. [default: 10000]", Count(1));
 
-    private readonly Option<int?> _maxConnectionsPerAddress = NewOption("--max-connections-per-address", "n|off", "The most connections at once from one IP address. [default: off]", OptionalCount(1));
+    private readonly Option<Limit<int>> _maxConnectionsPerAddress = NewLimitOption<int>("--max-connections-per-address", "n|off", "The most connections at once from one IP address. [default: off]", OptionalCount(1));
 
-    private readonly Option<int?> _maxConnectionRate = NewOption("--max-connection-rate", "n|off", "The most new connections admitted per second. [default: off]", OptionalCount(1));
+    private readonly Option<Limit<int>> _maxConnectionRate = NewLimitOption<int>("--max-connection-rate", "n|off", "The most new connections admitted per second. [default: off]", OptionalCount(1));
 
-    private readonly Option<TimeSpan?> _idleTimeout = NewOption<TimeSpan?>("--idle-timeout", "time|off", "Close a connection after this long without traffic, such as 30s, 5m or 00:05:00. [default: off]", TryParseOptionalDuration);
+    private readonly Option<Limit<TimeSpan>> _idleTimeout = NewLimitOption<TimeSpan>("--idle-timeout", "time|off", "Close a connection after this long without traffic, such as 30s, 5m or 00:05:00. [default: off]", TryParseOptionalDuration);
 
-    private readonly Option<TimeSpan?> _sendTimeout = NewOption<TimeSpan?>("--send-timeout", "time|off", "Close a connection whose echo cannot be written for this long because the client does not read. [default: 30s]", TryParseOptionalDuration);
+    private readonly Option<Limit<TimeSpan>> _sendTimeout = NewLimitOption<TimeSpan>("--send-timeout", "time|off", "Close a connection whose echo cannot be written for this long because the client does not read. [default: 30s]", TryParseOptionalDuration);
 
-    private readonly Option<TimeSpan?> _maxConnectionLifetime = NewOption<TimeSpan?>("--max-connection-lifetime", "time|off", "Close a connection gracefully after this long. [default: off]", TryParseOptionalDuration);
+    private readonly Option<Limit<TimeSpan>> _maxConnectionLifetime = NewLimitOption<TimeSpan>("--max-connection-lifetime", "time|off", "Close a connection gracefully after this long. [default: off]", TryParseOptionalDuration);
 
-    private readonly Option<long?> _maxBytesPerConnection = NewOption<long?>("--max-bytes-per-connection", "size|off", "Close a connection gracefully once it has echoed this much, such as 1g. [default: off]", TryParseOptionalSize);
+    private readonly Option<Limit<long>> _maxBytesPerConnection = NewLimitOption<long>("--max-bytes-per-connection", "size|off", "Close a connection gracefully once it has echoed this much, such as 1g. [default: off]", TryParseOptionalSize);
 
     private readonly Option<int> _receiveBufferSize = NewOption<int>("--receive-buffer-size", "size", "The bytes each receive fills, and the most echo data one connection holds, such as 4k or 64KiB (64 bytes to 16 MiB). [default: 64KiB]", TryParseInt32Size);
 
@@ -123,7 +123,7 @@ internal sealed class ServeCommand
 
     private readonly Option<int> _udpMaxDatagramSize = NewOption<int>("--udp-max-datagram-size", "size", "The largest UDP datagram echoed; larger ones are dropped. [default: 65507]", TryParseInt32Size);
 
-    private readonly Option<int?> _udpRateLimit = NewOption("--udp-rate-limit", "n|off", "The most UDP datagrams echoed per second to one source address. [default: 1000]", OptionalCount(1));
+    private readonly Option<Limit<int>> _udpRateLimit = NewLimitOption<int>("--udp-rate-limit", "n|off", "The most UDP datagrams echoed per second to one source address. [default: 1000]", OptionalCount(1));
 
     private readonly Option<TimeSpan> _statusInterval = NewOption<TimeSpan>("--status-interval", "time", "How often the status line is updated; 0 turns it off. [default: 1s on a terminal, 10s when the output is redirected]", TryParseDuration);
 
@@ -417,12 +417,12 @@ internal sealed class ServeCommand
         }
 
         Set(_maxConnections, v => options.MaxConnections = v);
-        Set(_maxConnectionsPerAddress, v => options.MaxConnectionsPerAddress = v);
-        Set(_maxConnectionRate, v => options.MaxConnectionRate = v);
-        Set(_idleTimeout, v => options.IdleTimeout = v);
-        Set(_sendTimeout, v => options.SendTimeout = v);
-        Set(_maxConnectionLifetime, v => options.MaxConnectionLifetime = v);
-        Set(_maxBytesPerConnection, v => options.MaxBytesPerConnection = v);
+        Set(_maxConnectionsPerAddress, v => options.MaxConnectionsPerAddress = v.Value);
+        Set(_maxConnectionRate, v => options.MaxConnectionRate = v.Value);
+        Set(_idleTimeout, v => options.IdleTimeout = v.Value);
+        Set(_sendTimeout, v => options.SendTimeout = v.Value);
+        Set(_maxConnectionLifetime, v => options.MaxConnectionLifetime = v.Value);
+        Set(_maxBytesPerConnection, v => options.MaxBytesPerConnection = v.Value);
         Set(_receiveBufferSize, v => options.ReceiveBufferSize = v);
         Set(_backlog, v => options.Backlog = v);
         Set(_shutdownTimeout, v => options.ShutdownTimeout = v);
@@ -431,7 +431,7 @@ internal sealed class ServeCommand
         Set(_dualMode, v => options.DualMode = v ?? true);
         Set(_waitForData, v => options.WaitForDataBeforeAllocatingBuffer = v ?? true);
         Set(_udpMaxDatagramSize, v => options.Udp.MaxDatagramSize = v);
-        Set(_udpRateLimit, v => options.Udp.PerSourceRateLimit = v);
+        Set(_udpRateLimit, v => options.Udp.PerSourceRateLimit = v.Value);
 
         void Set<T>(Option<T> option, Action<T> set)
         {

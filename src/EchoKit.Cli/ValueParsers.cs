@@ -36,6 +36,19 @@ internal static class ValueParsers
             },
         };
 
+    /// <summary>
+    /// An option whose value may be <c>off</c>. System.CommandLine 2.0 cannot carry a null parsed value (reading it
+    /// throws <see cref="InvalidCastException"/>), so the value travels in a <see cref="Limit{T}"/>.
+    /// </summary>
+    public static Option<Limit<T>> NewLimitOption<T>(string name, string helpName, string description, TryParse<T?> tryParse)
+        where T : struct =>
+        NewOption(name, helpName, description, (string text, out Limit<T> value, out string? problem) =>
+        {
+            var parsed = tryParse(text, out var limit, out problem);
+            value = new Limit<T>(limit);
+            return parsed;
+        });
+
     /// <summary>A repeatable option (<c>--tcp 7007 --tcp [::1]:7008</c>) whose every value is read by <paramref name="tryParse"/>.</summary>
     public static Option<List<T>> NewListOption<T>(string name, string helpName, string description, TryParse<T> tryParse) =>
         new(name)
@@ -444,3 +457,7 @@ internal sealed record BenchTarget(string Host, int Port)
 
     public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
 }
+
+/// <summary>A parsed limit or timeout; <see cref="Value"/> is <see langword="null"/> for <c>off</c>.</summary>
+internal readonly record struct Limit<T>(T? Value)
+    where T : struct;

@@ -173,6 +173,28 @@ public class ServeAndBenchTests
         Assert.Equal(0, await serve.StopAsync());
     }
 
+    [Fact]
+    public async Task Serve_accepts_off_for_every_optional_limit_and_applies_it()
+    {
+        // "off" once crashed serve with an InvalidCastException from System.CommandLine (a null parsed value).
+        using var serve = CliRun.Start(
+            "serve", "--udp", "127.0.0.1:0", "--idle-timeout", "off", "--send-timeout", "none",
+            "--max-connection-lifetime", "never", "--max-bytes-per-connection", "off", "--max-connections-per-address", "off",
+            "--max-connection-rate", "off", "--udp-rate-limit", "off");
+        var endPoint = await serve.WaitForListenerAsync("udp");
+
+        // With the default limit of 1,000 datagrams/s per source this load loses datagrams; with off it loses none.
+        var (exitCode, output, error) = await CliRun.RunAsync(
+            "bench", "--udp", endPoint, "--duration", "1", "--warmup", "0", "--connections", "4", "--in-flight", "8", "--max-loss", "0", "--json");
+
+        Assert.True(exitCode == 0, $"bench exited with {exitCode}\nstdout:\n{output}\nstderr:\n{error}\nserve stderr:\n{serve.Error.Text}");
+        using var json = JsonDocument.Parse(output);
+        Assert.Equal(0, json.RootElement.GetProperty("datagramsLost").GetInt64());
+        Assert.True(json.RootElement.GetProperty("messages").GetInt64() > 1000);
+        Assert.Equal(0, await serve.StopAsync());
+        Assert.Equal("", serve.Error.Text);
+    }
+
     private static int ClosedPort()
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

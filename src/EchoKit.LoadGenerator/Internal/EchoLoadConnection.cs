@@ -156,7 +156,7 @@ internal sealed class EchoLoadConnection
         {
             while (true)
             {
-                var received = await _socket.ReceiveAsync(_receiveBuffer, SocketFlags.None).ConfigureAwait(false);
+                var received = await _socket.ReceiveAsync(_receiveBuffer.AsMemory(), SocketFlags.None).ConfigureAwait(false);
                 if (received == 0)
                 {
                     var outstanding = Volatile.Read(ref _sent) - _received;
