@@ -15,8 +15,8 @@ public static class BenchServers
     public const string DotNetty = "dotnetty";
     public const string Naive = "naive";
 
-    /// <summary>EchoKit with a 64 KiB receive buffer (the default since aa2bc3a); for diagnosis, not in the default set.</summary>
-    public const string EchoKit64K = "echokit-64k";
+    /// <summary>EchoKit with the 8 KiB receive buffer it had before aa2bc3a (64 KiB since); for diagnosis, not in the default set.</summary>
+    public const string EchoKit8K = "echokit-8k";
 
     /// <summary>EchoKit without the zero-byte receive before each buffer rental; for diagnosis, not in the default set.</summary>
     public const string EchoKitNoWait = "echokit-nowait";
@@ -40,17 +40,17 @@ public static class BenchServers
     public static readonly IReadOnlyList<string> All = [EchoKit, Kestrel, DotNetty, Naive];
 
     /// <summary>Every server <see cref="Create"/> knows.</summary>
-    public static readonly IReadOnlyList<string> Known = [.. All, EchoKit64K, EchoKitNoWait, EchoKitThreadPool, KestrelInline];
+    public static readonly IReadOnlyList<string> Known = [.. All, EchoKit8K, EchoKitNoWait, EchoKitThreadPool, KestrelInline];
 
     /// <summary>Environment variables the server's process needs, set before the runtime starts.</summary>
-    public static IReadOnlyDictionary<string, string> EnvironmentFor(string name) => name is EchoKit or EchoKit64K or EchoKitNoWait or KestrelInline
+    public static IReadOnlyDictionary<string, string> EnvironmentFor(string name) => name is EchoKit or EchoKit8K or EchoKitNoWait or KestrelInline
         ? new Dictionary<string, string> { [InlineCompletionsVariable] = "1" }
         : new Dictionary<string, string>();
 
     public static IBenchServer Create(string name) => name switch
     {
         EchoKit => new EchoKitBenchServer(),
-        EchoKit64K => new EchoKitBenchServer(o => o.ReceiveBufferSize = 64 * 1024),
+        EchoKit8K => new EchoKitBenchServer(o => o.ReceiveBufferSize = 8 * 1024),
         EchoKitNoWait => new EchoKitBenchServer(o => o.WaitForDataBeforeAllocatingBuffer = false),
         EchoKitThreadPool => new EchoKitBenchServer(),
         Kestrel => new KestrelBenchServer(),
