@@ -1,8 +1,8 @@
 namespace EchoKit.Cli;
 
 /// <summary>
-/// Runs socket completions on the runtime's epoll thread instead of hopping to the thread pool: about 1.3× the
-/// message rate and a third less server CPU per message on 2 cores (docs/BENCHMARKS.md, <c>echokit</c> vs
+/// Runs socket completions on the runtime's epoll thread instead of hopping to the thread pool: 1.1–1.4× the
+/// message rate and a quarter less server CPU per message on 2 cores (docs/BENCHMARKS.md, <c>echokit</c> vs
 /// <c>echokit-threadpool</c>). Safe here because this process runs no user code on completions; not with TLS,
 /// whose handshakes would then do their cryptography on the one epoll thread and stall every other socket.
 /// </summary>
