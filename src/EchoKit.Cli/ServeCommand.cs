@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using EchoKit.Hosting.Internal;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -198,14 +199,9 @@ internal sealed class ServeCommand
             return UsageError(console, "--tls-key needs --tls-cert.");
         }
 
-        X509Certificate2? certificate;
-        try
+        if (!TryLoadCertificate(parseResult, out var certificate, out var certificateProblem))
         {
-            certificate = LoadCertificate(parseResult);
-        }
-        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
-        {
-            return UsageError(console, $"cannot load the TLS certificate: {ex.Message}");
+            return UsageError(console, $"cannot load the TLS certificate: {certificateProblem}");
         }
 
         if (parseResult.GetValue(_tls) is { Count: > 0 } && certificate is null)
@@ -481,30 +477,33 @@ internal sealed class ServeCommand
         return null;
     }
 
-    private X509Certificate2? LoadCertificate(ParseResult parseResult)
+    /// <summary>The certificate of --tls-cert (and --tls-key), or a self-signed one; none when neither is given.</summary>
+    private bool TryLoadCertificate(ParseResult parseResult, out X509Certificate2? certificate, out string? problem)
     {
-        var certPath = parseResult.GetValue(_tlsCert);
-        var keyPath = parseResult.GetValue(_tlsKey);
-        var password = parseResult.GetValue(_tlsCertPassword) ?? Environment.GetEnvironmentVariable(PasswordVariable);
+        certificate = null;
+        problem = null;
         if (parseResult.GetValue(_tlsSelfSigned))
         {
-            return CreateSelfSigned();
+            certificate = CreateSelfSigned();
+            return true;
         }
 
-        if (certPath is null)
+        if (parseResult.GetValue(_tlsCert) is not { } certPath)
         {
-            return null;
+            return true;
         }
 
-        if (keyPath is null && !File.ReadAllText(certPath).Contains("-----BEGIN", StringComparison.Ordinal))
+        // The same loader as the Tls:Certificate configuration keys, so both report a bad file the same way.
+        var keyPath = parseResult.GetValue(_tlsKey);
+        var password = parseResult.GetValue(_tlsCertPassword) ?? Environment.GetEnvironmentVariable(PasswordVariable);
+        if (EchoServerCertificateLoader.TryLoad(Path.GetFullPath(certPath), keyPath is null ? null : Path.GetFullPath(keyPath), password, out var loaded, out var failure))
         {
-            return X509CertificateLoader.LoadPkcs12FromFile(certPath, password);
+            certificate = loaded;
+            return true;
         }
 
-        using var pem = keyPath is null
-            ? (password is null ? X509Certificate2.CreateFromPemFile(certPath) : X509Certificate2.CreateFromEncryptedPemFile(certPath, password))
-            : (password is null ? X509Certificate2.CreateFromPemFile(certPath, keyPath) : X509Certificate2.CreateFromEncryptedPemFile(certPath, password, keyPath));
-        return Persisted(pem);
+        problem = $"{(failure.Key == "KeyPath" ? "--tls-key" : "--tls-cert")}: {failure.Reason}";
+        return false;
     }
 
     private static X509Certificate2 CreateSelfSigned()
