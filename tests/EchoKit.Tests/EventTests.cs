@@ -55,8 +55,14 @@ public class EventTests
 
         for (var i = 0; i < 5; i++)
         {
-            using var client = await TestHelpers.ConnectAsync(server.EndPoint());
-            Assert.Equal(new byte[] { 1, 2, 3 }, await client.EchoAsync([1, 2, 3]));
+            using (var client = await TestHelpers.ConnectAsync(server.EndPoint()))
+            {
+                Assert.Equal(new byte[] { 1, 2, 3 }, await client.EchoAsync([1, 2, 3]));
+            }
+
+            // The server sees the close a moment after the client; with MaxConnections = 2 the next client must not
+            // race two closes still in flight.
+            await TestHelpers.WaitUntilAsync(() => server.GetStatistics().ActiveConnections == 0, "the client's close");
         }
 
         using var held1 = await TestHelpers.ConnectAsync(server.EndPoint());
