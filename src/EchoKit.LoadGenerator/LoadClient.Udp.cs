@@ -49,16 +49,8 @@ public static partial class LoadClient
             var sweeper = SweepLostAsync(flows, options.LossTimeout, stopSweeping.Token);
             try
             {
-                if (await DelayUnlessAllFailedAsync(options.Warmup, allFailed.Task, cancellationToken).ConfigureAwait(false))
-                {
-                    run.Recording = true;
-                    var start = Stopwatch.GetTimestamp();
-                    options.MeasurementStarted?.Invoke();
-                    await DelayUnlessAllFailedAsync(options.Duration, allFailed.Task, cancellationToken).ConfigureAwait(false);
-                    run.Recording = false;
-                    elapsed = Stopwatch.GetElapsedTime(start);
-                    options.MeasurementEnded?.Invoke();
-                }
+                elapsed = await run.MeasureAsync(
+                    options.Warmup, options.Duration, options.MeasurementStarted, options.MeasurementEnded, allFailed.Task, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -157,24 +149,6 @@ public static partial class LoadClient
             errors.Add($"flow {index}: cannot open a UDP socket to {options.EndPoint}: {LoopbackSocket.Describe(ex)}");
             return null;
         }
-    }
-
-    /// <summary>Waits <paramref name="delay"/>; returns <see langword="false"/> at once when every flow has failed.</summary>
-    private static async Task<bool> DelayUnlessAllFailedAsync(TimeSpan delay, Task allFailed, CancellationToken cancellationToken)
-    {
-        if (allFailed.IsCompleted)
-        {
-            return false;
-        }
-
-        if (delay > TimeSpan.Zero)
-        {
-            var wait = Task.Delay(delay, cancellationToken);
-            await Task.WhenAny(wait, allFailed).ConfigureAwait(false);
-            cancellationToken.ThrowIfCancellationRequested();
-        }
-
-        return !allFailed.IsCompleted;
     }
 
     /// <summary>How often the sweeper looks for lost datagrams: a loss is declared within 1/8 of the timeout after it is due.</summary>

@@ -60,14 +60,8 @@ public static partial class LoadClient
                 var tasks = connections.Select(c => Task.Run(c.RunAsync)).ToArray();
                 try
                 {
-                    await Task.Delay(options.Warmup, cancellationToken).ConfigureAwait(false);
-                    run.Recording = true;
-                    var start = Stopwatch.GetTimestamp();
-                    options.MeasurementStarted?.Invoke();
-                    await Task.Delay(options.Duration, cancellationToken).ConfigureAwait(false);
-                    run.Recording = false;
-                    elapsed = Stopwatch.GetElapsedTime(start);
-                    options.MeasurementEnded?.Invoke();
+                    elapsed = await run.MeasureAsync(
+                        options.Warmup, options.Duration, options.MeasurementStarted, options.MeasurementEnded, endEarly: null, cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -144,14 +138,8 @@ public static partial class LoadClient
         var elapsed = TimeSpan.Zero;
         try
         {
-            await Task.Delay(options.Warmup, cancellationToken).ConfigureAwait(false);
-            run.Recording = true;
-            var start = Stopwatch.GetTimestamp();
-            options.MeasurementStarted?.Invoke();
-            await Task.Delay(options.Duration, cancellationToken).ConfigureAwait(false);
-            run.Recording = false;
-            elapsed = Stopwatch.GetElapsedTime(start);
-            options.MeasurementEnded?.Invoke();
+            elapsed = await run.MeasureAsync(
+                options.Warmup, options.Duration, options.MeasurementStarted, options.MeasurementEnded, endEarly: null, cancellationToken).ConfigureAwait(false);
         }
         finally
         {

@@ -3,25 +3,6 @@ using System.Net.Sockets;
 
 namespace EchoKit.LoadGenerator.Internal;
 
-/// <summary>Shared flags of one echo load run.</summary>
-internal sealed class EchoRunState
-{
-    private volatile bool _recording;
-    private volatile bool _stopping;
-
-    public bool Recording
-    {
-        get => _recording;
-        set => _recording = value;
-    }
-
-    public bool Stopping
-    {
-        get => _stopping;
-        set => _stopping = value;
-    }
-}
-
 /// <summary>
 /// One pipelined load connection: a send loop keeps <c>MessagesInFlight</c> messages outstanding, a receive loop
 /// verifies every echoed byte and hands a credit back per complete message. Buffers, timestamps and the latency
