@@ -36,6 +36,9 @@ public sealed partial class EchoServer
     internal bool WantsConnectionDetails(ILogger logger) =>
         ConnectionAccepted is not null || ConnectionClosed is not null || ConnectionRejected is not null || logger.IsEnabled(LogLevel.Debug);
 
+    /// <summary>Whether a started connection must log or raise <see cref="ConnectionAccepted"/> before its first read.</summary>
+    internal bool WantsAcceptedReport(ILogger logger) => ConnectionAccepted is not null || logger.IsEnabled(LogLevel.Debug);
+
     internal void RaiseConnectionAccepted(long connectionId, EndPoint? localEndPoint, EndPoint? remoteEndPoint)
     {
         if (ConnectionAccepted is { } handlers)

@@ -18,13 +18,12 @@ public sealed partial class EchoServer : IAsyncDisposable
     private readonly Lock _stateLock = new();
     private readonly EchoServerOptions _options;
     private readonly ILogger _logger;
-    private readonly ConnectionManager _connections;
+    private readonly ConnectionSet _connections;
+    private readonly ServerListeners _listeners = new();
+    private readonly ServerStatistics _statistics;
     private readonly ServerContext _context;
     private readonly CancellationTokenSource _abortDrain = new();
-    private readonly List<EchoListener> _listeners = [];
-    private readonly List<UdpEchoListener> _udpListeners = [];
     private IReadOnlyList<EndPoint> _endPoints = [];
-    private IReadOnlyList<EchoListenerInfo> _listenerInfos = [];
     private Timer? _housekeeping;
     private State _state;
     private Task? _stopTask;
@@ -41,8 +40,9 @@ public sealed partial class EchoServer : IAsyncDisposable
         _options = options.Clone();
         _options.Validate();
         _logger = (ILogger?)loggerFactory?.CreateLogger<EchoServer>() ?? NullLogger.Instance;
-        _connections = new ConnectionManager(_options);
-        _context = new ServerContext(this, _options, _logger, new EchoServerMetrics(meterFactory, _connections), _connections);
+        _connections = new ConnectionSet(_options);
+        _statistics = new ServerStatistics(_connections, _listeners);
+        _context = new ServerContext(this, _options, _logger, new EchoServerMetrics(meterFactory, _statistics, _listeners), _connections, _listeners);
     }
 
     private enum State
@@ -65,7 +65,7 @@ public sealed partial class EchoServer : IAsyncDisposable
     /// Every listener with its transport, in the same order as <see cref="EndPoints"/>; empty before
     /// <see cref="StartAsync"/> has completed.
     /// </summary>
-    public IReadOnlyList<EchoListenerInfo> Listeners => _listenerInfos;
+    public IReadOnlyList<EchoListenerInfo> Listeners => _listeners.Infos;
 
     /// <summary>
     /// Binds every endpoint (TCP, Unix socket, UDP, TLS) and starts accepting and receiving. If any endpoint fails to
@@ -88,13 +88,14 @@ public sealed partial class EchoServer : IAsyncDisposable
         }
 
         var infos = new List<EchoListenerInfo>();
+        var streamListeners = new List<EchoListener>();
+        var udpListeners = new List<UdpEchoListener>();
         try
         {
             foreach (var endPoint in _options.EndPoints)
             {
                 var listener = EchoListener.Bind(_context, endPoint);
-                _listeners.Add(listener);
-                _connections.AddListener(listener);
+                streamListeners.Add(listener);
                 infos.Add(new EchoListenerInfo(listener.EndPoint, listener.Transport));
             }
 
@@ -104,8 +105,7 @@ public sealed partial class EchoServer : IAsyncDisposable
                 foreach (var endPoint in _options.UdpEndPoints)
                 {
                     var listener = UdpEchoListener.Bind(_context, policy, endPoint);
-                    _udpListeners.Add(listener);
-                    _connections.AddListener(listener);
+                    udpListeners.Add(listener);
                     infos.Add(new EchoListenerInfo(listener.EndPoint, EchoTransport.Udp));
                 }
             }
@@ -116,20 +116,19 @@ public sealed partial class EchoServer : IAsyncDisposable
                 foreach (var endPoint in _options.TlsEndPoints)
                 {
                     var listener = EchoListener.Bind(_context, endPoint, authentication);
-                    _listeners.Add(listener);
-                    _connections.AddListener(listener);
+                    streamListeners.Add(listener);
                     infos.Add(new EchoListenerInfo(listener.EndPoint, EchoTransport.Tls));
                 }
             }
         }
         catch
         {
-            foreach (var listener in _listeners)
+            foreach (var listener in streamListeners)
             {
                 listener.Dispose();
             }
 
-            foreach (var listener in _udpListeners)
+            foreach (var listener in udpListeners)
             {
                 listener.Dispose();
             }
@@ -143,7 +142,7 @@ public sealed partial class EchoServer : IAsyncDisposable
             throw;
         }
 
-        _listenerInfos = infos.ToArray();
+        _listeners.Publish(streamListeners, udpListeners, infos);
         _endPoints = infos.Select(l => l.EndPoint).ToArray();
         var limits = TimeLimits.From(_options);
         _housekeeping = new Timer(_ => EnforceLimits(limits), null, limits.SweepPeriod, limits.SweepPeriod);
@@ -153,17 +152,17 @@ public sealed partial class EchoServer : IAsyncDisposable
             _state = State.Running;
         }
 
-        foreach (var info in _listenerInfos)
+        foreach (var info in _listeners.Infos)
         {
             EchoServerLog.Listening(_logger, info.EndPoint, info.Transport);
         }
 
-        foreach (var listener in _listeners)
+        foreach (var listener in _listeners.Stream)
         {
             listener.Start();
         }
 
-        foreach (var listener in _udpListeners)
+        foreach (var listener in _listeners.Udp)
         {
             listener.Start();
         }
@@ -225,7 +224,7 @@ public sealed partial class EchoServer : IAsyncDisposable
     /// <summary>A consistent snapshot of the server's counters, over every listener or over the listeners of one transport.</summary>
     /// <param name="transport">The transport whose listeners are counted; <see langword="null"/> (the default) counts every listener.</param>
     /// <returns>The counters at one instant; all zero when the server has no listener of that transport.</returns>
-    public EchoServerStatistics GetStatistics(EchoTransport? transport = null) => _connections.GetStatistics(transport);
+    public EchoServerStatistics GetStatistics(EchoTransport? transport = null) => _statistics.Snapshot(transport);
 
     /// <summary>Connections and buffers rented from the pools and not returned; for tests.</summary>
     internal (long Connections, long Buffers) PoolOutstanding => (_context.ConnectionPool.Outstanding, _context.Buffers.Outstanding);
@@ -246,13 +245,13 @@ public sealed partial class EchoServer : IAsyncDisposable
     {
         // Let the caller return before the drain: the first await below may complete synchronously.
         await Task.Yield();
-        foreach (var listener in _listeners)
+        foreach (var listener in _listeners.Stream)
         {
             listener.Dispose();
         }
 
         // UDP has nothing to drain: a datagram being echoed is sent at once, and closing ends every pending receive.
-        foreach (var listener in _udpListeners)
+        foreach (var listener in _listeners.Udp)
         {
             listener.Dispose();
         }
@@ -271,7 +270,7 @@ public sealed partial class EchoServer : IAsyncDisposable
             await drained.ConfigureAwait(false);
         }
 
-        foreach (var listener in _udpListeners)
+        foreach (var listener in _listeners.Udp)
         {
             await listener.Stopped.ConfigureAwait(false);
         }

@@ -22,18 +22,6 @@ internal sealed class BoundedPool<T>
     /// <summary>Items rented and not yet returned.</summary>
     public long Outstanding => Volatile.Read(ref _rented);
 
-    /// <summary>Idle items held by the pool.</summary>
-    public int Retained
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _count;
-            }
-        }
-    }
-
     public T Rent()
     {
         lock (_lock)

@@ -4,6 +4,14 @@ using System.Security.Authentication;
 
 namespace EchoKit.Internal;
 
+/// <summary>Which datagram count an observable instrument reads.</summary>
+internal enum DatagramCount
+{
+    Received,
+    Echoed,
+    Dropped,
+}
+
 /// <summary>
 /// The <c>EchoKit</c> meter, named after Kestrel's <c>kestrel.*</c> instruments. Byte counts are observable
 /// counters read from the connection counters on collection, so the echo hot path records nothing.
@@ -27,7 +35,7 @@ internal sealed class EchoServerMetrics : IDisposable
     // observable callbacks stop reporting once the server has stopped instead of pinning stale counts.
     private volatile bool _disposed;
 
-    public EchoServerMetrics(IMeterFactory? meterFactory, ConnectionManager connections)
+    public EchoServerMetrics(IMeterFactory? meterFactory, ServerStatistics statistics, ServerListeners listeners)
     {
         if (meterFactory is null)
         {
@@ -47,20 +55,20 @@ internal sealed class EchoServerMetrics : IDisposable
         _rejectedConnections = _meter.CreateCounter<long>(
             "echokit.rejected_connections", "{connection}", "Number of connections rejected by the server (connection limit or stopping).");
         _meter.CreateObservableCounter(
-            "echokit.bytes_received", () => _disposed ? [] : connections.ObserveBytes(received: true), "By", "Bytes received from clients.");
+            "echokit.bytes_received", () => _disposed ? [] : statistics.BytesPerListener(received: true), "By", "Bytes received from clients.");
         _meter.CreateObservableCounter(
-            "echokit.bytes_sent", () => _disposed ? [] : connections.ObserveBytes(received: false), "By", "Bytes echoed to clients.");
+            "echokit.bytes_sent", () => _disposed ? [] : statistics.BytesPerListener(received: false), "By", "Bytes echoed to clients.");
         _tlsHandshakeDuration = _meter.CreateHistogram(
             "echokit.tls_handshake.duration", "s", "The duration of TLS handshakes on the server.",
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = HandshakeBuckets });
         _activeTlsHandshakes = _meter.CreateUpDownCounter<long>(
             "echokit.active_tls_handshakes", "{handshake}", "Number of TLS handshakes that are currently in progress on the server.");
         _meter.CreateObservableCounter(
-            "echokit.datagrams_received", () => _disposed ? [] : connections.ObserveDatagrams(DatagramCount.Received), "{datagram}", "UDP datagrams received.");
+            "echokit.datagrams_received", () => _disposed ? [] : ObserveDatagrams(listeners, DatagramCount.Received), "{datagram}", "UDP datagrams received.");
         _meter.CreateObservableCounter(
-            "echokit.datagrams_sent", () => _disposed ? [] : connections.ObserveDatagrams(DatagramCount.Echoed), "{datagram}", "UDP datagrams echoed to their source.");
+            "echokit.datagrams_sent", () => _disposed ? [] : ObserveDatagrams(listeners, DatagramCount.Echoed), "{datagram}", "UDP datagrams echoed to their source.");
         _meter.CreateObservableCounter(
-            "echokit.dropped_datagrams", () => _disposed ? [] : connections.ObserveDatagrams(DatagramCount.Dropped), "{datagram}",
+            "echokit.dropped_datagrams", () => _disposed ? [] : ObserveDatagrams(listeners, DatagramCount.Dropped), "{datagram}",
             "UDP datagrams dropped without an answer, by echokit.drop_reason: blocked_source, rate_limited, oversized, send_failed.");
     }
 
@@ -105,6 +113,41 @@ internal sealed class EchoServerMetrics : IDisposable
 
             _tlsHandshakeDuration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, tags);
         }
+    }
+
+    /// <summary>Datagram counts per UDP listener; dropped ones once per reason, tagged <c>echokit.drop_reason</c>.</summary>
+    private static List<Measurement<long>> ObserveDatagrams(ServerListeners listeners, DatagramCount count)
+    {
+        var udp = listeners.Udp;
+        var measurements = new List<Measurement<long>>(udp.Count * (count == DatagramCount.Dropped ? 4 : 1));
+        foreach (var listener in udp)
+        {
+            var counters = listener.ReadCounters();
+            switch (count)
+            {
+                case DatagramCount.Received:
+                    measurements.Add(new Measurement<long>(counters.Received, listener.Tags));
+                    break;
+                case DatagramCount.Echoed:
+                    measurements.Add(new Measurement<long>(counters.Echoed, listener.Tags));
+                    break;
+                default:
+                    measurements.Add(Dropped(counters.Blocked, "blocked_source"));
+                    measurements.Add(Dropped(counters.RateLimited, "rate_limited"));
+                    measurements.Add(Dropped(counters.Oversized, "oversized"));
+                    measurements.Add(Dropped(counters.SendFailed, "send_failed"));
+                    break;
+            }
+
+            Measurement<long> Dropped(long value, string reason)
+            {
+                var tags = listener.Tags;
+                tags.Add("echokit.drop_reason", reason);
+                return new Measurement<long>(value, tags);
+            }
+        }
+
+        return measurements;
     }
 
     public void Dispose()

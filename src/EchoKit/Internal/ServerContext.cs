@@ -11,19 +11,27 @@ internal sealed class ServerContext : IDisposable
     private const int MaxRetainedConnections = 1024;
     private const int MaxRetainedBufferBytes = 16 * 1024 * 1024;
 
+    /// <summary>
+    /// Synchronous completions a pump (a stream connection's or a UDP slot's) handles in one go before it yields its
+    /// thread: a client that always has data ready would otherwise hold the thread for as long as it sends, starving
+    /// other connections.
+    /// </summary>
+    public const int MaxSynchronousCompletions = 32;
+
     private long _lastConnectionId;
 
-    public ServerContext(EchoServer server, EchoServerOptions options, ILogger logger, EchoServerMetrics metrics, ConnectionManager connections)
+    public ServerContext(EchoServer server, EchoServerOptions options, ILogger logger, EchoServerMetrics metrics, ConnectionSet connections, ServerListeners listeners)
     {
         Server = server;
         Options = options;
         Logger = logger;
         Metrics = metrics;
         Connections = connections;
+        Listeners = listeners;
         var bufferSize = options.ReceiveBufferSize;
         Buffers = new BoundedPool<byte[]>(() => GC.AllocateUninitializedArray<byte>(bufferSize, pinned: true),
             Math.Clamp(MaxRetainedBufferBytes / bufferSize, 16, 1024));
-        ConnectionPool = new BoundedPool<EchoConnection>(() => new EchoConnection(this), MaxRetainedConnections);
+        ConnectionPool = new BoundedPool<SocketConnection>(() => new SocketConnection(this), MaxRetainedConnections);
     }
 
     public EchoServer Server { get; }
@@ -34,39 +42,48 @@ internal sealed class ServerContext : IDisposable
 
     public EchoServerMetrics Metrics { get; }
 
-    public ConnectionManager Connections { get; }
+    public ConnectionSet Connections { get; }
+
+    public ServerListeners Listeners { get; }
 
     /// <summary>Receive buffers: pinned, so the runtime never pins per operation and the GC never moves them.</summary>
     public BoundedPool<byte[]> Buffers { get; }
 
-    public BoundedPool<EchoConnection> ConnectionPool { get; }
+    public BoundedPool<SocketConnection> ConnectionPool { get; }
 
-    /// <summary>The next connection id; shared by every transport, so ids are unique within the server.</summary>
-    public long NextConnectionId() => Interlocked.Increment(ref _lastConnectionId);
-
-    /// <summary>Admits or rejects a freshly accepted socket; runs on the accept loop, so it never blocks.</summary>
+    /// <summary>
+    /// Admits or rejects a freshly accepted socket of any stream listener, and starts serving it; runs on the accept
+    /// loop, so it never blocks. Ids are shared by every transport, so they are unique within the server.
+    /// </summary>
     public void OnAccepted(EchoListener listener, Socket socket)
     {
-        if (listener.IsTcp)
+        if (!listener.ConfigureAccepted(socket))
         {
+            return;
+        }
+
+        StreamConnection connection;
+        var id = Interlocked.Increment(ref _lastConnectionId);
+        if (listener.Transport == EchoTransport.Tls)
+        {
+            connection = new TlsConnection(this);
             try
             {
-                socket.NoDelay = Options.NoDelay;
-                if (Options.KeepAlive)
-                {
-                    socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
-                }
+                connection.Initialize(id, listener, socket);
             }
-            catch (SocketException)
+            catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
             {
                 // The client already went away; nothing was admitted, so nothing to count.
                 socket.Dispose();
                 return;
             }
         }
+        else
+        {
+            connection = ConnectionPool.Rent();
+            connection.Initialize(id, listener, socket);
+        }
 
-        var connection = ConnectionPool.Rent();
-        connection.Initialize(Interlocked.Increment(ref _lastConnectionId), listener, socket);
         if (!Connections.TryAdd(connection, out var rejection))
         {
             connection.Reject(rejection);
@@ -74,7 +91,7 @@ internal sealed class ServerContext : IDisposable
         }
 
         Metrics.ConnectionStarted(listener);
-        ThreadPool.UnsafeQueueUserWorkItem(connection, preferLocal: false);
+        connection.Start();
     }
 
     public void Dispose()

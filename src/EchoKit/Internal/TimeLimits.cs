@@ -1,6 +1,6 @@
 namespace EchoKit.Internal;
 
-/// <summary>The per-connection time limits in milliseconds, -1 where a limit is off; see <see cref="ServedConnection.EnforceLimits"/>.</summary>
+/// <summary>The per-connection time limits in milliseconds, -1 where a limit is off; see <see cref="StreamConnection.EnforceLimits"/>.</summary>
 internal readonly record struct TimeLimits(long IdleMs, long SendMs, long LifetimeMs, long DrainMs, long HandshakeMs)
 {
     public static TimeLimits From(EchoServerOptions options) => new(

@@ -16,11 +16,6 @@ namespace EchoKit.Internal;
 /// </summary>
 internal sealed class UdpEchoListener : IDisposable
 {
-    /// <summary>As for TCP connections: synchronous completions handled in one go before a slot yields its thread.</summary>
-    private const int MaxSynchronousCompletions = 32;
-
-    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(1);
-
     private readonly ServerContext _context;
     private readonly UdpEchoPolicy _policy;
     private readonly Socket _socket;
@@ -119,7 +114,7 @@ internal sealed class UdpEchoListener : IDisposable
         var total = default(UdpCounters);
         foreach (var slot in _slots)
         {
-            total.Add(slot.Counters);
+            total.Add(UdpCounters.Read(ref slot.Counters));
         }
 
         return total;
@@ -211,7 +206,7 @@ internal sealed class UdpEchoListener : IDisposable
         private bool _sending;
         private int _length;
         private EndPoint? _sendTo;
-        private TimeSpan _retryDelay;
+        private RetryBackoff? _retry;
 
         public Slot(UdpEchoListener listener)
             : base(unsafeSuppressExecutionContextFlow: true)
@@ -320,7 +315,7 @@ internal sealed class UdpEchoListener : IDisposable
                     return;
                 }
 
-                if (++synchronousCompletions == MaxSynchronousCompletions)
+                if (++synchronousCompletions == ServerContext.MaxSynchronousCompletions)
                 {
                     ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
                     return;
@@ -337,8 +332,10 @@ internal sealed class UdpEchoListener : IDisposable
                 _sending = false;
                 if (error == SocketError.Success)
                 {
-                    Counters.Echoed++;
                     Counters.BytesSent += BytesTransferred;
+
+                    // Released after the bytes, so a reader that sees the datagram counted sees its bytes (UdpCounters.Read).
+                    Volatile.Write(ref Counters.Echoed, Counters.Echoed + 1);
                 }
                 else if (!_listener._closed)
                 {
@@ -355,7 +352,7 @@ internal sealed class UdpEchoListener : IDisposable
                 return ReceiveFailed(error);
             }
 
-            _retryDelay = TimeSpan.Zero;
+            _retry?.Reset();
             var length = Math.Min(BytesTransferred, _buffer.Length);
             Counters.Received++;
             Counters.BytesReceived += length;
@@ -438,17 +435,10 @@ internal sealed class UdpEchoListener : IDisposable
         private void RetryLater(Exception exception)
         {
             var listener = _listener;
-            _retryDelay = _retryDelay == TimeSpan.Zero
-                ? TimeSpan.FromMilliseconds(10)
-                : TimeSpan.FromTicks(Math.Min(_retryDelay.Ticks * 2, MaxRetryDelay.Ticks));
-            EchoServerLog.UdpReceiveFailed(listener._context.Logger, listener.EndPoint, _retryDelay, exception);
+            _retry ??= new RetryBackoff(((IThreadPoolWorkItem)this).Execute);
+            EchoServerLog.UdpReceiveFailed(listener._context.Logger, listener.EndPoint, _retry.Next(), exception);
             listener._context.Server.RaiseServerFaulted(listener.EndPoint, exception);
-            _ = Task.Delay(_retryDelay).ContinueWith(
-                static (_, state) => ((IThreadPoolWorkItem)state!).Execute(),
-                this,
-                CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default);
+            _retry.Schedule();
         }
 
         private void LogDropped(int length, string reason)
@@ -473,6 +463,25 @@ internal struct UdpCounters
     public long SendFailed;
     public long BytesReceived;
     public long BytesSent;
+
+    /// <summary>
+    /// Reads a slot's counters while the slot may be writing them: each outcome (echoed, dropped) before the datagrams
+    /// received and the bytes sent before the bytes received, since a slot counts a receive before its outcome; so the
+    /// copy never shows more outcomes than datagrams received.
+    /// </summary>
+    public static UdpCounters Read(ref UdpCounters slot)
+    {
+        var copy = default(UdpCounters);
+        copy.Echoed = Volatile.Read(ref slot.Echoed);
+        copy.BytesSent = Volatile.Read(ref slot.BytesSent);
+        copy.Blocked = Volatile.Read(ref slot.Blocked);
+        copy.RateLimited = Volatile.Read(ref slot.RateLimited);
+        copy.Oversized = Volatile.Read(ref slot.Oversized);
+        copy.SendFailed = Volatile.Read(ref slot.SendFailed);
+        copy.Received = Volatile.Read(ref slot.Received);
+        copy.BytesReceived = Volatile.Read(ref slot.BytesReceived);
+        return copy;
+    }
 
     public void Add(in UdpCounters other)
     {

@@ -1,0 +1,31 @@
+namespace EchoKit.Internal;
+
+/// <summary>
+/// Where a stream connection's pump is; one set of names for the TCP/Unix and the TLS pump. Switched with
+/// <see cref="Interlocked"/> where a stop can race with the pump (WaitForData and Receive to Stopped).
+/// </summary>
+internal enum ConnectionPhase
+{
+    /// <summary>Admitted, not yet started: the accepted event and log come first.</summary>
+    Start,
+
+    /// <summary>TLS only: the handshake is running, bounded by <see cref="TlsEchoOptions.HandshakeTimeout"/>.</summary>
+    Handshake,
+
+    /// <summary>A zero-byte receive is pending, so the connection holds no buffer.</summary>
+    WaitForData,
+
+    Receive,
+
+    /// <summary>Writing an echo; the only phase <see cref="EchoServerOptions.SendTimeout"/> applies to.</summary>
+    Send,
+
+    /// <summary>A stop claimed a connection that had nothing in flight and sent FIN (and close_notify); what arrives is discarded.</summary>
+    Stopped,
+
+    /// <summary>Closing gracefully: FIN (and close_notify) sent behind the last echo; read and discard until the client closes.</summary>
+    Drain,
+
+    /// <summary>The pump has issued its last operation; the close sequence runs next.</summary>
+    Close,
+}

@@ -1,0 +1,244 @@
+using System.Net.Sockets;
+
+namespace EchoKit.Internal;
+
+/// <summary>The echo pump: wait for data, receive into a pooled buffer, send the same bytes back, repeat.</summary>
+internal sealed partial class SocketConnection
+{
+    private ConnectionPhase _resume;
+    private int _sendOffset;
+    private int _sendCount;
+    private int _lastReceive;
+
+    private ConnectionPhase FirstStep => Context.Options.WaitForDataBeforeAllocatingBuffer ? ConnectionPhase.WaitForData : ConnectionPhase.Receive;
+
+    private void OnIoCompleted()
+    {
+        // An exception escaping an I/O completion would take the process down; contain it to this connection.
+        try
+        {
+            Run(Complete());
+        }
+        catch (Exception ex)
+        {
+            Fail(ex);
+        }
+    }
+
+    /// <summary>Runs on the thread pool: the first step of an admitted connection, or the pump resuming after a yield.</summary>
+    void IThreadPoolWorkItem.Execute()
+    {
+        try
+        {
+            var step = _resume;
+            if (step == ConnectionPhase.Start)
+            {
+                ReportAccepted();
+                step = FirstStep;
+            }
+
+            Run(step);
+        }
+        catch (Exception ex)
+        {
+            Fail(ex);
+        }
+    }
+
+    /// <summary>Starts the pump on the calling thread (the accept loop); nothing it does may escape to that loop.</summary>
+    private void RunFirstStep()
+    {
+        try
+        {
+            Run(FirstStep);
+        }
+        catch (Exception ex)
+        {
+            Fail(ex);
+        }
+    }
+
+    /// <summary>
+    /// Issues operations until one is pending or the connection ends. A synchronous completion is handled in this
+    /// loop, never by recursion or a hop to another thread, and after <see cref="ServerContext.MaxSynchronousCompletions"/>
+    /// of them the pump yields its thread.
+    /// </summary>
+    private void Run(ConnectionPhase step)
+    {
+        var socket = Socket!;
+        var synchronousCompletions = 0;
+        while (true)
+        {
+            bool pending;
+            try
+            {
+                switch (step)
+                {
+                    case ConnectionPhase.WaitForData:
+                        _args.SetBuffer(null, 0, 0);
+                        if (!TryEnter(ConnectionPhase.WaitForData))
+                        {
+                            // A stop (or abort) that looked before the write above did not see this wait.
+                            step = BeginDrain();
+                            continue;
+                        }
+
+                        pending = socket.ReceiveAsync(_args);
+                        break;
+                    case ConnectionPhase.Receive:
+                    case ConnectionPhase.Drain:
+                        var buffer = RentBuffer();
+                        _args.SetBuffer(buffer, 0, buffer.Length);
+                        SetPhase(step);
+                        pending = socket.ReceiveAsync(_args);
+                        break;
+                    case ConnectionPhase.Send:
+                        _args.SetBuffer(Buffer, _sendOffset, _sendCount);
+                        SetPhase(ConnectionPhase.Send);
+                        pending = socket.SendAsync(_args);
+                        break;
+                    default:
+                        Close();
+                        return;
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                // Aborted (idle timeout, stop) between two operations; the reason is already decided.
+                Close();
+                return;
+            }
+
+            if (pending)
+            {
+                return;
+            }
+
+            step = Complete();
+            if (++synchronousCompletions == ServerContext.MaxSynchronousCompletions)
+            {
+                _resume = step;
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Consumes the result of the operation that just completed and picks the next step.</summary>
+    private ConnectionPhase Complete()
+    {
+        var error = _args.SocketError;
+        var completed = Phase;
+        if (completed == ConnectionPhase.WaitForData && !TryMovePhase(ConnectionPhase.WaitForData, ConnectionPhase.Receive))
+        {
+            completed = ConnectionPhase.Stopped;
+        }
+
+        if (completed == ConnectionPhase.Stopped)
+        {
+            // A stop claimed this idle connection and sent FIN; whatever the client still sends is discarded.
+            return error == SocketError.Success ? ConnectionPhase.Drain : ConnectionPhase.Close;
+        }
+
+        if (error != SocketError.Success)
+        {
+            if (completed == ConnectionPhase.Send)
+            {
+                // A send cut short still handed part of the echo to the kernel, and the client may read it.
+                BytesSent += _args.BytesTransferred;
+            }
+
+            DecideFromError(error);
+            return ConnectionPhase.Close;
+        }
+
+        var transferred = _args.BytesTransferred;
+        switch (completed)
+        {
+            case ConnectionPhase.WaitForData:
+                return ConnectionPhase.Receive;
+
+            case ConnectionPhase.Receive:
+                if (transferred == 0)
+                {
+                    // End of stream: the client shut down its sending side (or a stop woke the receive);
+                    // every byte received has already been echoed.
+                    TryDecide(ConnectionCloseReason.ClientClosed, SocketError.Success);
+                    return ConnectionPhase.Close;
+                }
+
+                BytesReceived += transferred;
+                Touch();
+                _lastReceive = transferred;
+                _sendOffset = 0;
+                _sendCount = transferred;
+                if (Context.Options.MaxBytesPerConnection is { } maxBytes && BytesReceived > maxBytes)
+                {
+                    // Echo up to the limit, then close gracefully; the rest is not echoed.
+                    _sendCount -= (int)Math.Min(transferred, BytesReceived - maxBytes);
+                    TryDecide(ConnectionCloseReason.ByteLimitExceeded, SocketError.Success);
+                    if (_sendCount == 0)
+                    {
+                        return BeginDrain();
+                    }
+                }
+
+                return ConnectionPhase.Send;
+
+            case ConnectionPhase.Drain:
+                // Discarded: the server is stopping and echoes nothing more; end when the client closes.
+                return transferred == 0 ? ConnectionPhase.Close : ConnectionPhase.Drain;
+
+            default:
+                BytesSent += transferred;
+                Touch();
+                _sendOffset += transferred;
+                _sendCount -= transferred;
+                if (_sendCount > 0)
+                {
+                    return ConnectionPhase.Send;
+                }
+
+                if (IsClosing)
+                {
+                    return BeginDrain();
+                }
+
+                // A receive that filled the whole buffer means more data is almost surely waiting: read it
+                // into the buffer still held instead of paying for a zero-byte wait first.
+                if (Context.Options.WaitForDataBeforeAllocatingBuffer && _lastReceive < Buffer!.Length)
+                {
+                    ReleaseBuffer();
+                    return ConnectionPhase.WaitForData;
+                }
+
+                return ConnectionPhase.Receive;
+        }
+    }
+
+    /// <summary>
+    /// Closing gracefully after an echo (stop, lifetime, byte limit): send FIN behind the echoed data, then read until
+    /// the client closes, because closing with unread data would reset the connection and destroy echo data the client
+    /// has not read yet. <see cref="EchoServerOptions.ShutdownTimeout"/> bounds the wait.
+    /// </summary>
+    private ConnectionPhase BeginDrain()
+    {
+        if (CloseReason is not (ConnectionCloseReason.ServerStopping
+            or ConnectionCloseReason.LifetimeExceeded or ConnectionCloseReason.ByteLimitExceeded))
+        {
+            return ConnectionPhase.Close;
+        }
+
+        Touch();
+        try
+        {
+            Socket!.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return ConnectionPhase.Close;
+        }
+
+        return ConnectionPhase.Drain;
+    }
+}
