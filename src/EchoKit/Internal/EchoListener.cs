@@ -121,11 +121,54 @@ internal sealed partial class EchoListener : IDisposable
     }
 
     /// <summary>
+    /// Admits or rejects a freshly accepted socket and starts serving it; runs on the accept loop, so it never blocks.
+    /// The same for every stream transport: only the connection type differs.
+    /// </summary>
+    private void Admit(Socket socket)
+    {
+        if (!ConfigureAccepted(socket))
+        {
+            return;
+        }
+
+        var context = _context;
+        StreamConnection connection;
+        if (Transport == EchoTransport.Tls)
+        {
+            connection = new TlsConnection(context);
+            try
+            {
+                connection.Initialize(context.NextConnectionId(), this, socket);
+            }
+            catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
+            {
+                // The client already went away; nothing was admitted, so nothing to count.
+                socket.Dispose();
+                return;
+            }
+        }
+        else
+        {
+            connection = context.ConnectionPool.Rent();
+            connection.Initialize(context.NextConnectionId(), this, socket);
+        }
+
+        if (!context.Connections.TryAdd(connection, out var rejection))
+        {
+            connection.Reject(rejection);
+            return;
+        }
+
+        context.Metrics.ConnectionStarted(this);
+        connection.Start();
+    }
+
+    /// <summary>
     /// The one accept-time setup of a stream socket: TCP options, unless the listener passed them on already (Linux
     /// copies TCP_NODELAY and SO_KEEPALIVE from the listening socket, which saves two system calls per connection).
     /// Returns <see langword="false"/>, with the socket closed, when the client already went away.
     /// </summary>
-    public bool ConfigureAccepted(Socket socket)
+    private bool ConfigureAccepted(Socket socket)
     {
         if (!IsTcp || AcceptedSocketsInheritOptions)
         {
@@ -234,7 +277,7 @@ internal sealed partial class EchoListener : IDisposable
         if (error == SocketError.Success)
         {
             _retry.Reset();
-            _context.OnAccepted(this, _acceptArgs.AcceptSocket!);
+            Admit(_acceptArgs.AcceptSocket!);
             return true;
         }
 

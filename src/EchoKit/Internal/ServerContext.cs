@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 
 namespace EchoKit.Internal;
@@ -51,48 +50,8 @@ internal sealed class ServerContext : IDisposable
 
     public BoundedPool<SocketConnection> ConnectionPool { get; }
 
-    /// <summary>
-    /// Admits or rejects a freshly accepted socket of any stream listener, and starts serving it; runs on the accept
-    /// loop, so it never blocks. Ids are shared by every transport, so they are unique within the server.
-    /// </summary>
-    public void OnAccepted(EchoListener listener, Socket socket)
-    {
-        if (!listener.ConfigureAccepted(socket))
-        {
-            return;
-        }
-
-        StreamConnection connection;
-        var id = Interlocked.Increment(ref _lastConnectionId);
-        if (listener.Transport == EchoTransport.Tls)
-        {
-            connection = new TlsConnection(this);
-            try
-            {
-                connection.Initialize(id, listener, socket);
-            }
-            catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
-            {
-                // The client already went away; nothing was admitted, so nothing to count.
-                socket.Dispose();
-                return;
-            }
-        }
-        else
-        {
-            connection = ConnectionPool.Rent();
-            connection.Initialize(id, listener, socket);
-        }
-
-        if (!Connections.TryAdd(connection, out var rejection))
-        {
-            connection.Reject(rejection);
-            return;
-        }
-
-        Metrics.ConnectionStarted(listener);
-        connection.Start();
-    }
+    /// <summary>The next connection id; shared by every transport, so ids are unique within the server.</summary>
+    public long NextConnectionId() => Interlocked.Increment(ref _lastConnectionId);
 
     public void Dispose()
     {

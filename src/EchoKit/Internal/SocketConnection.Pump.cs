@@ -12,6 +12,53 @@ internal sealed partial class SocketConnection
 
     private ConnectionPhase FirstStep => Context.Options.WaitForDataBeforeAllocatingBuffer ? ConnectionPhase.WaitForData : ConnectionPhase.Receive;
 
+    /// <summary>
+    /// Starts the pump. When nobody listens for the accepted event or log, the first receive is issued right here on
+    /// the accept loop (usually it just goes pending): a thread-pool hop per connection costs more than it buys. The
+    /// event, when wanted, runs on the thread pool as documented.
+    /// </summary>
+    public override void Start()
+    {
+        if (Context.Server.WantsAcceptedReport(Context.Logger))
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
+        else
+        {
+            RunFirstStep();
+        }
+    }
+
+    /// <summary>
+    /// Server stop. A connection waiting for data has nothing in flight: it gets FIN at once and is drained until the
+    /// client closes. One that is sending finishes that echo first (see <see cref="Complete"/>). With
+    /// <see cref="EchoServerOptions.WaitForDataBeforeAllocatingBuffer"/> off, a pending receive is woken by shutting
+    /// down the receive side instead.
+    /// </summary>
+    public override void BeginGracefulClose(ConnectionCloseReason reason)
+    {
+        if (!TryDecide(reason, SocketError.Success))
+        {
+            return;
+        }
+
+        try
+        {
+            if (Phase == ConnectionPhase.WaitForData && TryMovePhase(ConnectionPhase.WaitForData, ConnectionPhase.Stopped))
+            {
+                Socket?.Shutdown(SocketShutdown.Send);
+            }
+            else if (!Context.Options.WaitForDataBeforeAllocatingBuffer && Phase == ConnectionPhase.Receive)
+            {
+                Socket?.Shutdown(SocketShutdown.Receive);
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closing on its own; the pump finishes it.
+        }
+    }
+
     private void OnIoCompleted()
     {
         // An exception escaping an I/O completion would take the process down; contain it to this connection.
