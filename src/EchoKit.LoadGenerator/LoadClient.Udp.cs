@@ -63,7 +63,8 @@ public static partial class LoadClient
 
                 if (!cancellationToken.IsCancellationRequested)
                 {
-                    await SettleAsync(flows, options.LossTimeout + SweepInterval(options.LossTimeout) * 2 + TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+                    // Twice the timeout: a flow whose receive loop lags gets that long (UdpLoadFlow.ExpireLost).
+                    await SettleAsync(flows, options.LossTimeout * 2 + SweepInterval(options.LossTimeout) * 2 + TimeSpan.FromSeconds(1)).ConfigureAwait(false);
                 }
 
                 await stopSweeping.CancelAsync().ConfigureAwait(false);

@@ -40,7 +40,9 @@ public sealed class UdpEchoLoadOptions : LoadTarget
 
     /// <summary>
     /// How long a datagram may take to come back before it counts as lost (not as an error). An echo that arrives
-    /// later is counted as out of window. After the run, the datagrams still out get this long too. Defaults to 1 s.
+    /// later is counted as out of window. An echo already waiting unread on the flow's socket is not lost: the client
+    /// was behind, not the network, so while echoes wait there a datagram gets up to twice this long. After the run,
+    /// the datagrams still out get this long too. Defaults to 1 s.
     /// </summary>
     public TimeSpan LossTimeout { get; init; } = TimeSpan.FromSeconds(1);
 

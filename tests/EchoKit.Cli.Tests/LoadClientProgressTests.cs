@@ -78,10 +78,12 @@ public class LoadClientProgressTests
         var result = await LoadClient.RunUdpEchoAsync(UdpOptions(echo, inFlight: 4)).WaitAsync(CliRun.Timeout);
 
         Assert.True(result.Messages > 0);
+        Assert.True(echo.ReversedBatches > 0, "the echo reordered");
         Assert.Equal(0, result.Mismatches);
         Assert.Equal(0, result.OutOfWindow);
-        Assert.InRange(result.DatagramsLost, 0, 3);   // at the end the echo holds up to 3, waiting for a fourth that never comes
-        Assert.Equal(result.DatagramsSent, result.MessagesVerified + result.DatagramsLost);
+        Assert.Equal(result.DatagramsSent, echo.Received);
+        Assert.Equal(0, result.DatagramsLost);   // the echo answers every datagram, its last partial batch too
+        Assert.Equal(result.DatagramsSent, result.MessagesVerified);
     }
 
     [Fact]
@@ -150,7 +152,10 @@ public class LoadClientProgressTests
         MessagesInFlight = inFlight,
         Duration = TimeSpan.FromMilliseconds(500),
         Warmup = TimeSpan.Zero,
-        LossTimeout = TimeSpan.FromMilliseconds(200),
+
+        // Far above a scheduling stall of a loaded CI machine (up to ~1 s seen at load 15 on 2 cores): nothing these
+        // fakes answer may count as lost. The fakes answer everything, so the run's end does not wait this out.
+        LossTimeout = TimeSpan.FromSeconds(10),
     };
 
     /// <summary>Reads <see cref="LoadProgress.Messages"/> once it is above 0 while <paramref name="run"/> is still going.</summary>

@@ -161,7 +161,7 @@ public class LifecycleTests
         while (true)
         {
             var send = client.SendAsync(chunk, SocketFlags.None, cts.Token).AsTask();
-            if (await Task.WhenAny(send, Task.Delay(300, cts.Token)) != send)
+            if (await IsStuckAsync(server, client, send, cts.Token))
             {
                 break;
             }
@@ -172,5 +172,42 @@ public class LifecycleTests
         Assert.True(sent > 0);
         await TestHelpers.WaitUntilAsync(() => server.GetStatistics().BytesReceived > before, "the server to receive");
         return client;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="send"/> is blocked for good (false once it completes): it stays pending while the server
+    /// holds echo data it has not sent and neither the server's counters nor our receive queue move, over 10 samples
+    /// and 300 ms. A pending send alone is not enough: a loaded machine can stall the server for longer than that
+    /// (a single time window then breaks off after one chunk, and the echo is not stuck at all).
+    /// </summary>
+    private static async Task<bool> IsStuckAsync(EchoServer server, Socket client, Task<int> send, CancellationToken cancellationToken)
+    {
+        const int Samples = 10;
+        var window = TimeSpan.FromMilliseconds(300);
+        var last = (Received: -1L, Sent: -1L, Queued: -1);
+        var still = 0;
+        var since = System.Diagnostics.Stopwatch.StartNew();
+        while (!send.IsCompleted)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var s = server.GetStatistics();
+            var now = (Received: s.BytesReceived, Sent: s.BytesSent, Queued: client.Available);
+            if (now == last && s.BytesReceived > s.BytesSent)
+            {
+                if (++still >= Samples && since.Elapsed >= window)
+                {
+                    return true;
+                }
+            }
+            else
+            {
+                (last, still) = (now, 0);
+                since.Restart();
+            }
+
+            await Task.WhenAny(send, Task.Delay(30, cancellationToken));
+        }
+
+        return false;
     }
 }

@@ -15,6 +15,9 @@ internal sealed class UdpLoadFlow
 {
     private const long NeverUsed = -1;
 
+    /// <summary>The send time of a slot taken but not sent yet: a datagram cannot be lost before it leaves.</summary>
+    private const long NotSentYet = long.MaxValue;
+
     private readonly Socket _socket;
     private readonly int _id;
     private readonly IPEndPoint _remote;
@@ -118,20 +121,28 @@ internal sealed class UdpLoadFlow
         _signal.Set();
     }
 
-    /// <summary>Declares lost every datagram in flight for <paramref name="timeoutTicks"/> or more, and frees its slot.</summary>
+    /// <summary>
+    /// Declares lost every datagram in flight for <paramref name="timeoutTicks"/> or more, and frees its slot; while
+    /// echoes wait unread on the socket, only those in flight for twice that.
+    /// </summary>
     public void ExpireLost(long now, long timeoutTicks)
     {
-        if (Error is not null || Volatile.Read(ref _outstanding) == 0)
+        if (Error is not null || Volatile.Read(ref _outstanding) == 0 || !AnyInFlightFor(now, timeoutTicks))
         {
             return;
         }
 
+        // Echoes already queued on the socket may be the ones due: then the receive loop is behind (a busy or starved
+        // client), not the network, and declaring them lost would report the client's own lag as loss. Datagrams
+        // arriving after this check arrive after their deadline. Twice the timeout bounds the wait for a receive loop
+        // that never catches up (a peer flooding the socket).
+        var deadline = HasUnreadDatagrams() ? 2 * timeoutTicks : timeoutTicks;
         var expired = 0;
         lock (_lock)
         {
             for (var slot = 0; slot < _inFlight; slot++)
             {
-                if (_state[slot] == SlotState.Outstanding && now - Volatile.Read(ref _sentAt[slot]) >= timeoutTicks)
+                if (_state[slot] == SlotState.Outstanding && now - Volatile.Read(ref _sentAt[slot]) >= deadline)
                 {
                     _state[slot] = SlotState.Free;
                     _free[_freeCount++] = slot;
@@ -146,6 +157,34 @@ internal sealed class UdpLoadFlow
         if (expired > 0)
         {
             _signal.Set();
+        }
+    }
+
+    private bool AnyInFlightFor(long now, long ticks)
+    {
+        lock (_lock)
+        {
+            for (var slot = 0; slot < _inFlight; slot++)
+            {
+                if (_state[slot] == SlotState.Outstanding && now - Volatile.Read(ref _sentAt[slot]) >= ticks)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    private bool HasUnreadDatagrams()
+    {
+        try
+        {
+            return _socket.Available > 0;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false;
         }
     }
 
@@ -207,14 +246,13 @@ internal sealed class UdpLoadFlow
         lock (_lock)
         {
             var count = _freeCount;
-            var now = Stopwatch.GetTimestamp();
             for (var i = 0; i < count; i++)
             {
                 var slot = _free[--_freeCount];
                 _batch[i] = slot;
                 _sequence[slot] = _sequence[slot] == NeverUsed ? slot : _sequence[slot] + _inFlight;
                 _state[slot] = SlotState.Outstanding;
-                _sentAt[slot] = now;   // the sweeper's view until the send stamps it again
+                _sentAt[slot] = NotSentYet;   // stamped when sent: a send loop held up here must not make its datagrams expire
             }
 
             _outstanding += count;
