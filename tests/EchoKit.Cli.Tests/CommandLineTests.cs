@@ -138,7 +138,7 @@ public class CommandLineTests
     [Fact]
     public async Task A_bad_config_value_is_a_usage_error_naming_its_key()
     {
-        using var file = new TempFile("""{ "EchoServer": { "EndPoints": [ "127.0.0.1:0" ], "MaxConnections": "lots", "IdleTimeout": "30" } }""");
+        using var file = new TempFile("""{ "EchoServer": { "EndPoints": [ "127.0.0.1:0" ], "MaxConnections": "lots", "IdleTimeout": "soon" } }""");
 
         var (exitCode, _, error) = await CliRun.RunAsync("serve", "--config", file.Path);
 
