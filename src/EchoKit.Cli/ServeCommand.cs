@@ -397,7 +397,7 @@ internal sealed class ServeCommand
 
     /// <summary>The option's help, with its default from <c>new EchoServerOptions()</c> (none for an empty list).</summary>
     private static string HelpWithDefault(EchoServerOptionDescription description) =>
-        description.IsList && description.DefaultText == ValueGrammar.Off ? description.Help : $"{description.Help} [default: {description.DefaultText}]";
+        description.IsList && description.DefaultText == ValueGrammar.EmptyList ? description.Help : $"{description.Help} [default: {description.DefaultText}]";
 
     private static string UnixPrefixed(string path) =>
         path.StartsWith("unix:", StringComparison.OrdinalIgnoreCase) ? path : "unix:" + path;

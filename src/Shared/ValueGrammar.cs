@@ -22,8 +22,11 @@ internal static class ValueGrammar
     /// <summary>Words that turn an optional limit or timeout off; configuration also takes the empty string.</summary>
     public static readonly IReadOnlyList<string> OffWords = ["off", "none", "never"];
 
-    /// <summary>What the formatters print for a limit that is off, and for an empty list.</summary>
+    /// <summary>What the formatters print for a limit that is off.</summary>
     public const string Off = "off";
+
+    /// <summary>What the formatters print for an empty list; read back, it is one (as <c>[]</c> or an empty string is).</summary>
+    public const string EmptyList = "none";
 
     /// <summary>The <see cref="ValueError.Detail"/> of a Unix socket where only IP endpoints are taken; the caller names the options involved.</summary>
     public const string IPEndPointsOnly = "IP endpoints only";
@@ -309,11 +312,11 @@ internal static class ValueGrammar
     public static string FormatOptional<T>(T? value, Func<T, string> format)
         where T : struct => value is { } set ? format(set) : Off;
 
-    /// <summary>The items separated by commas, or <see cref="Off"/> for none.</summary>
+    /// <summary>The items separated by commas, or <see cref="EmptyList"/>.</summary>
     public static string FormatList<T>(IEnumerable<T> items, Func<T, string> format)
     {
         var text = string.Join(",", items.Select(format));
-        return text.Length == 0 ? Off : text;
+        return text.Length == 0 ? EmptyList : text;
     }
 
     private const string UnixPrefix = "unix:";
