@@ -103,21 +103,20 @@ internal sealed class ServeCommand
             Run an RFC 862 echo server with a live status line until Ctrl+C or SIGTERM, then stop gracefully (a second
             Ctrl+C aborts). With no endpoint from flags or --config, it listens on TCP {DefaultEndPoint}.
             """);
-        foreach (var option in new Option[] { options.FlagOf(nameof(EchoServerOptions.EndPoints)), options.FlagOf(nameof(EchoServerOptions.UdpEndPoints)),
-            options.FlagOf(nameof(EchoServerOptions.TlsEndPoints)), options._unix, options._config, options._configSection,
-            options._tlsCert, options._tlsKey, options._tlsCertPassword, options._tlsSelfSigned })
+        // Help lists where to listen first, then where the options come from, then the limits and tuning.
+        var endPointFlags = options._optionFlags.Where(f => f.Description is EndPointListOption).Select(f => f.Flag);
+        var tuningFlags = options._optionFlags.Where(f => f.Description is not EndPointListOption).Select(f => f.Flag);
+        Option[] all =
+        [
+            .. endPointFlags, options._unix, options._config, options._configSection,
+            options._tlsCert, options._tlsKey, options._tlsCertPassword, options._tlsSelfSigned,
+            .. tuningFlags, options._statusInterval, options._quiet, options._logLevel,
+        ];
+        foreach (var option in all)
         {
             command.Options.Add(option);
         }
 
-        foreach (var (description, flag) in options._optionFlags.Where(f => !f.Description.IsList || f.Description.Property.StartsWith("Udp.", StringComparison.Ordinal)))
-        {
-            command.Options.Add(flag);
-        }
-
-        command.Options.Add(options._statusInterval);
-        command.Options.Add(options._quiet);
-        command.Options.Add(options._logLevel);
         command.SetAction((parseResult, _) => options.RunAsync(parseResult, console));
         return command;
     }

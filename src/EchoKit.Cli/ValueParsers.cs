@@ -91,46 +91,6 @@ internal static class ValueParsers
         error = new($"a whole number of at least {minimum}");
         return int.TryParse(text.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out value) && value >= minimum;
     };
-
-    private static bool TryParsePort(string text, out int port, out string? problem)
-    {
-        problem = null;
-        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is >= IPEndPoint.MinPort and <= IPEndPoint.MaxPort)
-        {
-            return true;
-        }
-
-        problem = $"'{text}' is not a port; a port is a number from 0 to 65535";
-        return false;
-    }
-
-    /// <summary>Splits <c>host:port</c>, <c>[v6]:port</c> (a bare IPv6 address without brackets is refused as ambiguous).</summary>
-    private static bool TrySplitHostPort(string text, out string host, out string port)
-    {
-        host = port = "";
-        if (text.StartsWith('['))
-        {
-            var close = text.IndexOf("]:", StringComparison.Ordinal);
-            if (close < 0)
-            {
-                return false;
-            }
-
-            host = text[1..close];
-            port = text[(close + 2)..];
-            return host.Length > 0;
-        }
-
-        var colon = text.IndexOf(':', StringComparison.Ordinal);
-        if (colon != text.LastIndexOf(':'))
-        {
-            return false;
-        }
-
-        host = text[..colon];
-        port = text[(colon + 1)..];
-        return true;
-    }
 }
 
 /// <summary>Where <c>echokit bench</c> sends load: a host (IP literal or name) and a port.</summary>

@@ -216,9 +216,9 @@ internal static class ValueGrammar
             return false;
         }
 
-        if (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < IPEndPoint.MinPort or > IPEndPoint.MaxPort)
+        if (!TryParsePort(portText, out var port, out var portProblem))
         {
-            error = error with { Detail = $"'{portText}' is not a port; a port is a number from 0 to 65535" };
+            error = error with { Detail = portProblem };
             return false;
         }
 
@@ -347,8 +347,21 @@ internal static class ValueGrammar
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>Splits <c>host:port</c> or <c>[v6]:port</c>; a bare IPv6 address without brackets is refused as ambiguous.</summary>
-    private static bool TrySplitHostPort(string text, out string host, out string port)
+    /// <summary>A port, 0 to 65535, digits only.</summary>
+    public static bool TryParsePort(string text, out int port, [NotNullWhen(false)] out string? problem)
+    {
+        problem = null;
+        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is >= IPEndPoint.MinPort and <= IPEndPoint.MaxPort)
+        {
+            return true;
+        }
+
+        problem = $"'{text}' is not a port; a port is a number from 0 to 65535";
+        return false;
+    }
+
+    /// <summary>Splits <c>host:port</c> or <c>[v6]:port</c> (the host may be empty); a bare IPv6 address without brackets is refused as ambiguous.</summary>
+    public static bool TrySplitHostPort(string text, out string host, out string port)
     {
         host = port = "";
         if (text.StartsWith('['))
