@@ -152,43 +152,53 @@ public partial class OptionCatalogTests
     }
 
     /// <summary>
-    /// The README's options table (section "## Options"): every row names an option of the catalog, and the first
-    /// code span of its Default column is the default the code has, as the grammar writes it.
+    /// The options tables of the README (section "## Options"), of docs/HOSTING.md (its keys) and of docs/CLI.md (its
+    /// flags): every row names an option of the catalog, by property, key or flag, and the first code span of its
+    /// Default column is the default the code has, as the grammar writes it. The README and HOSTING.md list every
+    /// option; CLI.md's table every one but the endpoints, which have their own table.
     /// </summary>
-    [Fact]
-    public void The_README_options_table_shows_the_defaults_the_code_has()
+    [Theory]
+    [InlineData("README.md", "## Options", true)]
+    [InlineData("docs/HOSTING.md", "## Configuration keys", true)]
+    [InlineData("docs/CLI.md", "### Limits and tuning", false)]
+    public void The_documented_defaults_are_the_defaults_the_code_has(string file, string heading, bool listsEndPoints)
     {
-        var rows = ReadOptionsTable(FindRepositoryFile("README.md"));
+        var rows = ReadOptionsTable(FindRepositoryFile(file), heading);
 
-        Assert.NotEmpty(rows);
-        foreach (var (option, defaultCell) in rows)
+        var documented = new List<EchoServerOptionDescription>();
+        foreach (var (name, defaultCell) in rows.Where(r => !r.Option.StartsWith("Tls:Certificate:", StringComparison.Ordinal)))
         {
-            Assert.True(EchoServerOptionCatalog.TryFind(option, out var description), $"The README's options table names '{option}', which is not an option.");
+            var description = EchoServerOptionCatalog.All.FirstOrDefault(d => name == d.Property || name == d.Key || name == d.Flag);
+            Assert.True(description is not null, $"{file} names '{name}' in its options table, which is no option.");
             var shown = CodeSpan().Match(defaultCell);
-            Assert.True(shown.Success, $"The README's default of {option} is not written as code: {defaultCell}");
-            Assert.True(description.DefaultText == shown.Groups[1].Value, $"The README says {option} defaults to {shown.Groups[1].Value}; the code says {description.DefaultText}.");
+            Assert.True(shown.Success, $"{file}: the default of {name} is not written as code: {defaultCell}");
+            Assert.True(description.DefaultText == shown.Groups[1].Value, $"{file} says {name} defaults to {shown.Groups[1].Value}; the code says {description.DefaultText}.");
+            documented.Add(description);
         }
 
-        Assert.All(EchoServerOptionCatalog.All, d => Assert.Contains(d.Property, rows.Select(r => r.Option)));
+        Assert.All(EchoServerOptionCatalog.All.Where(d => listsEndPoints || d is not EndPointListOption), d => Assert.Contains(d, documented));
     }
 
-    internal static List<(string Option, string Default)> ReadOptionsTable(string readmePath)
+    /// <summary>The rows of the first table after <paramref name="heading"/>: the first cell's first word without backticks, and the second cell.</summary>
+    private static List<(string Option, string Default)> ReadOptionsTable(string path, string heading)
     {
-        var lines = File.ReadAllLines(readmePath);
-        var start = Array.IndexOf(lines, "## Options");
-        Assert.True(start >= 0, "README.md has no '## Options' section.");
+        var lines = File.ReadAllLines(path);
+        var start = Array.IndexOf(lines, heading);
+        Assert.True(start >= 0, $"{path} has no '{heading}' section.");
         var rows = new List<(string, string)>();
-        foreach (var line in lines.Skip(start + 1).TakeWhile(l => !l.StartsWith("## ", StringComparison.Ordinal)))
+        foreach (var line in lines.Skip(start + 1).TakeWhile(l => !l.StartsWith('#')))
         {
-            var cells = line.Split('|', StringSplitOptions.TrimEntries);
-            if (cells.Length < 4 || !line.StartsWith('|') || cells[1] is "Option" || cells[1].StartsWith("---", StringComparison.Ordinal))
+            // A cell may hold an escaped bar (`N\|off`), which does not end it.
+            var cells = Regex.Split(line, @"(?<!\\)\|").Select(c => c.Trim()).ToArray();
+            if (!line.StartsWith('|') || cells.Length < 4 || cells[2] == "Default" || cells[1].StartsWith("---", StringComparison.Ordinal))
             {
                 continue;
             }
 
-            rows.Add((cells[1].Trim('`'), cells[2]));
+            rows.Add((cells[1].Trim('`').Split(' ')[0], cells[2]));
         }
 
+        Assert.NotEmpty(rows);
         return rows;
     }
 
