@@ -70,16 +70,10 @@ internal abstract class EchoServerOptionDescription
     /// <summary>
     /// The rule of <see cref="EchoServerOptions.Validate"/> that <paramref name="value"/> breaks on its own (such as
     /// <c>EchoServerOptions.MaxConnections must be greater than 0 (was 0).</c>), or <see langword="null"/>; lets a flag
-    /// fail at once, naming itself, with the options' own rule rather than a copy of it. Endpoints are checked
-    /// together with the rest of the options instead: one alone breaks no rule.
+    /// fail at once, naming itself, with the options' own rule rather than a copy of it.
     /// </summary>
-    public string? FindBrokenRule(object? value)
+    public virtual string? FindBrokenRule(object? value)
     {
-        if (this is EndPointListOption)
-        {
-            return null;
-        }
-
         var scratch = new EchoServerOptions();
         scratch.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
         Apply(scratch, [value]);
@@ -155,6 +149,9 @@ internal sealed class EndPointListOption(
     public override bool IsList => true;
 
     public override string Format(EchoServerOptions options) => FormatList(get(options), FormatEndPoint);
+
+    /// <summary>None: one endpoint alone breaks no rule (a TLS one would only lack its certificate, which comes later); they are checked with the rest of the options.</summary>
+    public override string? FindBrokenRule(object? value) => null;
 
     public override bool TryRead(string text, OptionSource source, out object? value, out ValueError error)
     {

@@ -56,6 +56,37 @@ public class ValueParserTests
     }
 
     [Theory]
+    [InlineData(250, "250ms")]
+    [InlineData(1_500, "1.5s")]
+    [InlineData(30_000, "30s")]
+    [InlineData(90_000, "90s")]
+    [InlineData(300_000, "5m")]
+    [InlineData(7_200_000, "2h")]
+    [InlineData(0, "0s")]
+    public void Durations_are_written_in_the_shortest_unit_that_reads_back(int milliseconds, string expected)
+    {
+        var text = ValueGrammar.FormatDuration(TimeSpan.FromMilliseconds(milliseconds));
+
+        Assert.Equal(expected, text);
+        Assert.True(ValueGrammar.TryParseDuration(text, out var value, out _));
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), value);
+    }
+
+    [Theory]
+    [InlineData(65_536, "64KiB")]
+    [InlineData(65_507, "65507")]
+    [InlineData(3L << 20, "3MiB")]
+    [InlineData(1L << 30, "1GiB")]
+    public void Sizes_are_written_in_the_largest_binary_unit_that_divides_them(long bytes, string expected)
+    {
+        var text = ValueGrammar.FormatSize(bytes);
+
+        Assert.Equal(expected, text);
+        Assert.True(ValueGrammar.TryParseSize(text, out var value, out _));
+        Assert.Equal(bytes, value);
+    }
+
+    [Theory]
     [InlineData("7007", "[::]:7007")]
     [InlineData("*:7007", "[::]:7007")]
     [InlineData("localhost:7007", "127.0.0.1:7007")]
