@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using EchoKit.LoadGenerator;
 using static EchoKit.Cli.EchoKitCommandLine;
 using static EchoKit.Cli.ValueParsers;
+using EchoKit.Shared;
 using static EchoKit.Shared.ValueGrammar;
 
 namespace EchoKit.Cli;
@@ -252,7 +253,7 @@ internal sealed class BenchCommand
     /// <summary>The load client's message about an invalid setting, led by the flag that sets it.</summary>
     private static string Explain(ArgumentException exception)
     {
-        var message = exception.ParamName is { } name ? exception.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : exception.Message;
+        var message = EchoServerOptionDescription.RuleOf(exception);
         string? flag = exception.ParamName switch
         {
             nameof(EchoLoadOptions.Connections) or nameof(UdpEchoLoadOptions.Flows) => "--connections",

@@ -36,35 +36,15 @@ internal sealed class ServeCommand
     private readonly Option<List<object?>> _unix = OptionFlag(
         EchoServerOptionCatalog.EndPoints, "--unix", "path", "A Unix domain socket to listen on (repeatable).", path => UnixPrefixed(path));
 
-    private readonly Option<string> _config = new("--config")
-    {
-        HelpName = "file.json",
-        Description = "Read the options from a JSON file, with the keys of EchoKit.Hosting's configuration section (its \"EchoServer\" section, or the root when it has none); flags are applied after it.",
-    };
+    private readonly Option<string> _config = NewTextOption("--config", "file.json", "Read the options from a JSON file, with the keys of EchoKit.Hosting's configuration section (its \"EchoServer\" section, or the root when it has none); flags are applied after it.");
 
-    private readonly Option<string> _configSection = new("--config-section")
-    {
-        HelpName = "name",
-        Description = "The section of --config to read, such as EchoServers:Health. [default: EchoServer if present, else the root]",
-    };
+    private readonly Option<string> _configSection = NewTextOption("--config-section", "name", "The section of --config to read, such as EchoServers:Health. [default: EchoServer if present, else the root]");
 
-    private readonly Option<string> _tlsCert = new("--tls-cert")
-    {
-        HelpName = "file",
-        Description = "The TLS server certificate with its private key: a .pfx/.p12 file, or a PEM file (with --tls-key, or with the key in the same file).",
-    };
+    private readonly Option<string> _tlsCert = NewTextOption("--tls-cert", "file", "The TLS server certificate with its private key: a .pfx/.p12 file, or a PEM file (with --tls-key, or with the key in the same file).");
 
-    private readonly Option<string> _tlsKey = new("--tls-key")
-    {
-        HelpName = "file",
-        Description = "The PEM private key of a PEM --tls-cert.",
-    };
+    private readonly Option<string> _tlsKey = NewTextOption("--tls-key", "file", "The PEM private key of a PEM --tls-cert.");
 
-    private readonly Option<string> _tlsCertPassword = new("--tls-cert-password")
-    {
-        HelpName = "password",
-        Description = $"The password of --tls-cert (a .pfx file or an encrypted PEM key); the {PasswordVariable} environment variable keeps it off the command line.",
-    };
+    private readonly Option<string> _tlsCertPassword = NewTextOption("--tls-cert-password", "password", $"The password of --tls-cert (a .pfx file or an encrypted PEM key); the {PasswordVariable} environment variable keeps it off the command line.");
 
     private readonly Option<bool> _tlsSelfSigned = new("--tls-self-signed")
     {

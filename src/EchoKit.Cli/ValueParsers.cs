@@ -33,6 +33,10 @@ internal static class ValueParsers
             },
         };
 
+    /// <summary>An option whose value is taken as it is written (a file, a name, a password).</summary>
+    public static Option<string> NewTextOption(string name, string helpName, string description) =>
+        new(name) { HelpName = helpName, Description = description };
+
     /// <summary>Whether the user typed the option (as opposed to it taking its default).</summary>
     public static bool IsGiven(this ParseResult parseResult, Option option) =>
         parseResult.GetResult(option) is { Implicit: false };

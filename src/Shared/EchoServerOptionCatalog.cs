@@ -84,9 +84,15 @@ internal abstract class EchoServerOptionDescription
         }
         catch (ArgumentException ex)
         {
-            var suffix = ex.ParamName is null ? null : $" (Parameter '{ex.ParamName}')";
-            return suffix is not null && ex.Message.EndsWith(suffix, StringComparison.Ordinal) ? ex.Message[..^suffix.Length] : ex.Message;
+            return RuleOf(ex);
         }
+    }
+
+    /// <summary>The rule a <c>Validate</c> method's <see cref="ArgumentException"/> states, without the " (Parameter 'x')" the runtime appends.</summary>
+    public static string RuleOf(ArgumentException exception)
+    {
+        var suffix = exception.ParamName is null ? null : $" (Parameter '{exception.ParamName}')";
+        return suffix is not null && exception.Message.EndsWith(suffix, StringComparison.Ordinal) ? exception.Message[..^suffix.Length] : exception.Message;
     }
 }
 
@@ -181,7 +187,7 @@ internal static class EchoServerOptionCatalog
     /// <summary>The TCP and Unix socket endpoints: <c>--tcp</c> (and <c>--unix</c>), <c>EndPoints</c>.</summary>
     public static readonly EchoServerOptionDescription EndPoints = new EndPointListOption(
         nameof(EchoServerOptions.EndPoints), "--tcp",
-        "A TCP endpoint to listen on (repeatable): a port (every interface, IPv4 and IPv6), 127.0.0.1:PORT, [::1]:PORT, [::]:PORT, localhost:PORT; port 0 picks a free port.",
+        "A TCP endpoint to listen on (repeatable): a port (every interface, IPv4 and IPv6), 127.0.0.1:PORT, [::1]:PORT, [::]:PORT, localhost:PORT; port 0 picks a free port. unix:PATH is a Unix domain socket, as --unix PATH.",
         allowUnix: true, o => o.EndPoints, (o, e) => o.EndPoints.Add(e));
 
     /// <summary>All of them, in the order of help and of the README's table.</summary>
