@@ -337,7 +337,8 @@ internal sealed class ServeCommand
     /// A flag that reads its values with <paramref name="description"/>'s grammar: a bad value, or one that breaks the
     /// option's rule on its own, is a parse error naming the flag. A list takes repeated flags and values separated by
     /// commas; a boolean may stand alone (<c>--keep-alive</c> is <c>--keep-alive true</c>). <paramref name="rewrite"/>
-    /// turns what an alias flag takes into what the option reads.
+    /// turns what an alias flag takes into what the option reads; such a flag takes one value per token as it is
+    /// written (a socket path may hold a comma).
     /// </summary>
     private static Option<List<object?>> OptionFlag(
         EchoServerOptionDescription description, string name, string helpName, string help, Func<string, string>? rewrite = null) =>
@@ -351,6 +352,7 @@ internal sealed class ServeCommand
             {
                 var values = new List<object?>();
                 IEnumerable<string> texts = result.Tokens.Count == 0 ? ["true"]
+                    : rewrite is not null ? result.Tokens.Select(t => t.Value)
                     : description.IsList ? result.Tokens.SelectMany(t => ValueGrammar.IsOff(t.Value) ? [] : ValueGrammar.SplitList(t.Value))
                     : [result.Tokens[^1].Value];
                 foreach (var text in texts)

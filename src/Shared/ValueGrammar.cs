@@ -9,7 +9,7 @@ namespace EchoKit.Shared;
 /// <summary>
 /// The one way option values are written, read and printed, wherever they come from: <c>echokit</c> flags, the
 /// configuration keys of EchoKit.Hosting and (later) fault rules. This file is linked into each assembly that needs
-/// it (see docs/HOSTING.md, "One grammar"), so it stays internal and no assembly opens its internals to another.
+/// it (see docs/HOSTING.md, "One grammar, one description per option"), so it stays internal and no assembly opens its internals to another.
 /// </summary>
 /// <remarks>
 /// Every reader accepts what either the flags or the configuration keys accepted before the two were merged, so no

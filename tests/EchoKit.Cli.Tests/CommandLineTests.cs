@@ -81,6 +81,20 @@ public class CommandLineTests
     }
 
     [Fact]
+    public void Unix_takes_a_path_as_it_is_written_and_tcp_takes_unix_paths_and_lists()
+    {
+        var serve = Assert.Single(EchoKitCommandLine.Build(new CliConsole(TextWriter.Null, TextWriter.Null, false, false, 0, CancellationToken.None, CancellationToken.None)).Subcommands, c => c.Name == "serve");
+
+        var parsed = serve.Parse(["--unix", "/tmp/a,b.sock", "--tcp", "unix:/tmp/c.sock", "--tcp", "127.0.0.1:0,[::1]:0"]);
+
+        Assert.Empty(parsed.Errors);
+        Assert.Equal<object?>([new System.Net.Sockets.UnixDomainSocketEndPoint("/tmp/a,b.sock")], parsed.GetValue<List<object?>>("--unix"));
+        Assert.Equal<object?>(
+            [new System.Net.Sockets.UnixDomainSocketEndPoint("/tmp/c.sock"), System.Net.IPEndPoint.Parse("127.0.0.1:0"), System.Net.IPEndPoint.Parse("[::1]:0")],
+            parsed.GetValue<List<object?>>("--tcp"));
+    }
+
+    [Fact]
     public async Task Tls_without_a_certificate_is_a_usage_error()
     {
         var (exitCode, _, error) = await CliRun.RunAsync("serve", "--tls", "127.0.0.1:0");
