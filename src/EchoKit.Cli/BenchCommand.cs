@@ -4,6 +4,8 @@ using System.Net.Sockets;
 using EchoKit.LoadGenerator;
 using static EchoKit.Cli.EchoKitCommandLine;
 using static EchoKit.Cli.ValueParsers;
+using EchoKit.Shared;
+using static EchoKit.Shared.ValueGrammar;
 
 namespace EchoKit.Cli;
 
@@ -44,15 +46,15 @@ internal sealed class BenchCommand
 
     private readonly Option<int> _inFlight = NewOption("--in-flight", "n", $"Messages in flight per connection (pipelining): 1 is ping-pong; more sends the next before the echo of the last is back. [default: {DefaultInFlight}]", Count(1), "-p");
 
-    private readonly Option<TimeSpan> _duration = NewOption<TimeSpan>("--duration", "time", "How long to measure, after the warm-up: seconds (5, 0.5) or 500ms, 30s, 2m. [default: 5s]", TryParseDuration, "-d");
+    private readonly Option<TimeSpan> _duration = NewOption<TimeSpan>("--duration", "time", $"How long to measure, after the warm-up: seconds (5, 0.5) or 500ms, 30s, 2m. [default: {FormatDuration(DefaultDuration)}]", TryParseDuration, "-d");
 
-    private readonly Option<TimeSpan> _warmup = NewOption<TimeSpan>("--warmup", "time", "How long to run before measuring; 0 for none. [default: 1s]", TryParseDuration, "-w");
+    private readonly Option<TimeSpan> _warmup = NewOption<TimeSpan>("--warmup", "time", $"How long to run before measuring; 0 for none. [default: {FormatDuration(DefaultWarmup)}]", TryParseDuration, "-w");
 
-    private readonly Option<TimeSpan> _connectTimeout = NewOption<TimeSpan>("--connect-timeout", "time", "How long one connection attempt may take before it counts as an error (TCP). [default: 5s]", TryParseDuration);
+    private readonly Option<TimeSpan> _connectTimeout = NewOption<TimeSpan>("--connect-timeout", "time", $"How long one connection attempt may take before it counts as an error (TCP). [default: {FormatDuration(DefaultConnectTimeout)}]", TryParseDuration);
 
     private readonly Option<bool> _udp = new("--udp") { Description = "Load over UDP: each connection is a flow (a UDP socket with its own source port); a datagram not echoed within --loss-timeout counts as lost, not as an error." };
 
-    private readonly Option<TimeSpan> _lossTimeout = NewOption<TimeSpan>("--loss-timeout", "time", "With --udp: how long a datagram may take to come back before it counts as lost. [default: 1s]", TryParseDuration);
+    private readonly Option<TimeSpan> _lossTimeout = NewOption<TimeSpan>("--loss-timeout", "time", $"With --udp: how long a datagram may take to come back before it counts as lost. [default: {FormatDuration(DefaultLossTimeout)}]", TryParseDuration);
 
     private readonly Option<double> _maxLoss = NewOption<double>("--max-loss", "percent", "With --udp: fail (exit code 1) when more than this percentage of the datagrams is lost, such as 1 or 0.1%. [default: loss alone does not fail]", TryParsePercent);
 
@@ -251,7 +253,7 @@ internal sealed class BenchCommand
     /// <summary>The load client's message about an invalid setting, led by the flag that sets it.</summary>
     private static string Explain(ArgumentException exception)
     {
-        var message = exception.ParamName is { } name ? exception.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : exception.Message;
+        var message = EchoServerOptionDescription.RuleOf(exception);
         string? flag = exception.ParamName switch
         {
             nameof(EchoLoadOptions.Connections) or nameof(UdpEchoLoadOptions.Flows) => "--connections",

@@ -5,7 +5,8 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using EchoKit.Hosting.Internal;
+using EchoKit.Hosting;
+using EchoKit.Shared;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -27,106 +28,30 @@ internal sealed class ServeCommand
 
     private const string PasswordVariable = "ECHOKIT_TLS_CERT_PASSWORD";
 
-    private readonly Option<List<IPEndPoint>> _tcp = NewListOption<IPEndPoint>(
-        "--tcp", "endpoint", "A TCP endpoint to listen on (repeatable): a port (every interface, IPv4 and IPv6), 127.0.0.1:PORT, [::1]:PORT, [::]:PORT, localhost:PORT; port 0 picks a free port.", TryParseListenEndPoint);
+    /// <summary>One flag per option of <see cref="EchoServerOptionCatalog"/>, in its order, named and explained by it.</summary>
+    private readonly List<(EchoServerOptionDescription Description, Option<List<object?>> Flag)> _optionFlags =
+        [.. EchoServerOptionCatalog.All.Select(d => (d, OptionFlag(d, d.Flag, d.ValueName, HelpWithDefault(d))))];
 
-    private readonly Option<List<IPEndPoint>> _udp = NewListOption<IPEndPoint>(
-        "--udp", "endpoint", "A UDP endpoint to listen on (repeatable), written like --tcp; each datagram is sent back to its source.", TryParseListenEndPoint);
+    /// <summary><c>--unix PATH</c>: a Unix domain socket in <see cref="EchoServerOptions.EndPoints"/>, as <c>--tcp unix:PATH</c> is.</summary>
+    private readonly Option<List<object?>> _unix = OptionFlag(
+        EchoServerOptionCatalog.EndPoints, "--unix", "path", "A Unix domain socket to listen on (repeatable).", path => UnixPrefixed(path));
 
-    private readonly Option<List<IPEndPoint>> _tls = NewListOption<IPEndPoint>(
-        "--tls", "endpoint", "A TLS endpoint to listen on (repeatable), written like --tcp; needs --tls-cert or --tls-self-signed.", TryParseListenEndPoint);
+    private readonly Option<string> _config = NewTextOption("--config", "file.json", "Read the options from a JSON file, with the keys of EchoKit.Hosting's configuration section (its \"EchoServer\" section, or the root when it has none); flags are applied after it.");
 
-    private readonly Option<List<UnixDomainSocketEndPoint>> _unix = NewListOption<UnixDomainSocketEndPoint>(
-        "--unix", "path", "A Unix domain socket to listen on (repeatable).", TryParseUnixPath);
+    private readonly Option<string> _configSection = NewTextOption("--config-section", "name", "The section of --config to read, such as EchoServers:Health. [default: EchoServer if present, else the root]");
 
-    private readonly Option<string> _config = new("--config")
-    {
-        HelpName = "file.json",
-        Description = "Read the options from a JSON file, with the keys of EchoKit.Hosting's configuration section (its \"EchoServer\" section, or the root when it has none); flags are applied after it.",
-    };
+    private readonly Option<string> _tlsCert = NewTextOption("--tls-cert", "file", "The TLS server certificate with its private key: a .pfx/.p12 file, or a PEM file (with --tls-key, or with the key in the same file).");
 
-    private readonly Option<string> _configSection = new("--config-section")
-    {
-        HelpName = "name",
-        Description = "The section of --config to read, such as EchoServers:Health. [default: EchoServer if present, else the root]",
-    };
+    private readonly Option<string> _tlsKey = NewTextOption("--tls-key", "file", "The PEM private key of a PEM --tls-cert.");
 
-    private readonly Option<string> _tlsCert = new("--tls-cert")
-    {
-        HelpName = "file",
-        Description = "The TLS server certificate with its private key: a .pfx/.p12 file, or a PEM file (with --tls-key, or with the key in the same file).",
-    };
-
-    private readonly Option<string> _tlsKey = new("--tls-key")
-    {
-        HelpName = "file",
-        Description = "The PEM private key of a PEM --tls-cert.",
-    };
-
-    private readonly Option<string> _tlsCertPassword = new("--tls-cert-password")
-    {
-        HelpName = "password",
-        Description = $"The password of --tls-cert (a .pfx file or an encrypted PEM key); the {PasswordVariable} environment variable keeps it off the command line.",
-    };
+    private readonly Option<string> _tlsCertPassword = NewTextOption("--tls-cert-password", "password", $"The password of --tls-cert (a .pfx file or an encrypted PEM key); the {PasswordVariable} environment variable keeps it off the command line.");
 
     private readonly Option<bool> _tlsSelfSigned = new("--tls-self-signed")
     {
         Description = "Use a new self-signed certificate for localhost, 127.0.0.1 and ::1 (for tests; clients must not verify it).",
     };
 
-    private readonly Option<int> _maxConnections = NewOption("--max-connections", "n", "The most connections served at once; more are rejected. [default: 10000]", Count(1));
-
-    private readonly Option<Limit<int>> _maxConnectionsPerAddress = NewLimitOption<int>("--max-connections-per-address", "n|off", "The most connections at once from one IP address. [default: off]", OptionalCount(1));
-
-    private readonly Option<Limit<int>> _maxConnectionRate = NewLimitOption<int>("--max-connection-rate", "n|off", "The most new connections admitted per second. [default: off]", OptionalCount(1));
-
-    private readonly Option<Limit<TimeSpan>> _idleTimeout = NewLimitOption<TimeSpan>("--idle-timeout", "time|off", "Close a connection after this long without traffic, such as 30s, 5m or 00:05:00. [default: off]", TryParseOptionalDuration);
-
-    private readonly Option<Limit<TimeSpan>> _sendTimeout = NewLimitOption<TimeSpan>("--send-timeout", "time|off", "Close a connection whose echo cannot be written for this long because the client does not read. [default: 30s]", TryParseOptionalDuration);
-
-    private readonly Option<Limit<TimeSpan>> _maxConnectionLifetime = NewLimitOption<TimeSpan>("--max-connection-lifetime", "time|off", "Close a connection gracefully after this long. [default: off]", TryParseOptionalDuration);
-
-    private readonly Option<Limit<long>> _maxBytesPerConnection = NewLimitOption<long>("--max-bytes-per-connection", "size|off", "Close a connection gracefully once it has echoed this much, such as 1g. [default: off]", TryParseOptionalSize);
-
-    private readonly Option<int> _receiveBufferSize = NewOption<int>("--receive-buffer-size", "size", "The bytes each receive fills, and the most echo data one connection holds, such as 4k or 64KiB (64 bytes to 16 MiB). [default: 64KiB]", TryParseInt32Size);
-
-    private readonly Option<int> _backlog = NewOption("--backlog", "n", "The kernel's queue of connections not yet accepted. [default: 512]", Count(1));
-
-    private readonly Option<TimeSpan> _shutdownTimeout = NewOption<TimeSpan>("--shutdown-timeout", "time", "How long a graceful stop lets connections finish their echoes before aborting them. [default: 5s]", TryParseDuration);
-
-    private readonly Option<bool?> _noDelay = new("--no-delay")
-    {
-        HelpName = "true|false",
-        Description = "Disable Nagle's algorithm on TCP connections. [default: true]",
-        Arity = ArgumentArity.ZeroOrOne,
-    };
-
-    private readonly Option<bool?> _keepAlive = new("--keep-alive")
-    {
-        HelpName = "true|false",
-        Description = "Enable TCP keep-alive probes. [default: false]",
-        Arity = ArgumentArity.ZeroOrOne,
-    };
-
-    private readonly Option<bool?> _dualMode = new("--dual-mode")
-    {
-        HelpName = "true|false",
-        Description = "Let an endpoint on [::] accept IPv4 clients too. [default: true]",
-        Arity = ArgumentArity.ZeroOrOne,
-    };
-
-    private readonly Option<bool?> _waitForData = new("--wait-for-data")
-    {
-        HelpName = "true|false",
-        Description = "Take a receive buffer only when data arrives, so idle connections hold none. [default: true]",
-        Arity = ArgumentArity.ZeroOrOne,
-    };
-
-    private readonly Option<int> _udpMaxDatagramSize = NewOption<int>("--udp-max-datagram-size", "size", "The largest UDP datagram echoed; larger ones are dropped. [default: 65507]", TryParseInt32Size);
-
-    private readonly Option<Limit<int>> _udpRateLimit = NewLimitOption<int>("--udp-rate-limit", "n|off", "The most UDP datagrams echoed per second to one source address. [default: 1000]", OptionalCount(1));
-
-    private readonly Option<TimeSpan> _statusInterval = NewOption<TimeSpan>("--status-interval", "time", "How often the status line is updated; 0 turns it off. [default: 1s on a terminal, 10s when the output is redirected]", TryParseDuration);
+    private readonly Option<TimeSpan> _statusInterval = NewOption<TimeSpan>("--status-interval", "time", "How often the status line is updated; 0 turns it off. [default: 1s on a terminal, 10s when the output is redirected]", ValueGrammar.TryParseDuration);
 
     private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "No status line; only the listening endpoints, errors and the final summary." };
 
@@ -154,20 +79,24 @@ internal sealed class ServeCommand
     public static Command Create(CliConsole console)
     {
         var options = new ServeCommand();
-        var command = new Command("serve", """
+        var command = new Command("serve", $"""
             Run an RFC 862 echo server with a live status line until Ctrl+C or SIGTERM, then stop gracefully (a second
-            Ctrl+C aborts). With no endpoint from flags or --config, it listens on TCP 127.0.0.1:7007.
-            """)
-        {
-            options._tcp, options._udp, options._tls, options._unix, options._config, options._configSection,
+            Ctrl+C aborts). With no endpoint from flags or --config, it listens on TCP {DefaultEndPoint}.
+            """);
+        // Help lists where to listen first, then where the options come from, then the limits and tuning.
+        var endPointFlags = options._optionFlags.Where(f => f.Description is EndPointListOption).Select(f => f.Flag);
+        var tuningFlags = options._optionFlags.Where(f => f.Description is not EndPointListOption).Select(f => f.Flag);
+        Option[] all =
+        [
+            .. endPointFlags, options._unix, options._config, options._configSection,
             options._tlsCert, options._tlsKey, options._tlsCertPassword, options._tlsSelfSigned,
-            options._maxConnections, options._maxConnectionsPerAddress, options._maxConnectionRate,
-            options._idleTimeout, options._sendTimeout, options._maxConnectionLifetime, options._maxBytesPerConnection,
-            options._receiveBufferSize, options._backlog, options._shutdownTimeout,
-            options._noDelay, options._keepAlive, options._dualMode, options._waitForData,
-            options._udpMaxDatagramSize, options._udpRateLimit,
-            options._statusInterval, options._quiet, options._logLevel,
-        };
+            .. tuningFlags, options._statusInterval, options._quiet, options._logLevel,
+        ];
+        foreach (var option in all)
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction((parseResult, _) => options.RunAsync(parseResult, console));
         return command;
     }
@@ -204,7 +133,7 @@ internal sealed class ServeCommand
             return UsageError(console, $"cannot load the TLS certificate: {certificateProblem}");
         }
 
-        if (parseResult.GetValue(_tls) is { Count: > 0 } && certificate is null)
+        if (parseResult.GetValue(FlagOf(nameof(EchoServerOptions.TlsEndPoints))) is { Count: > 0 } && certificate is null)
         {
             return UsageError(console, "--tls needs a certificate: --tls-cert FILE (with --tls-cert-password or --tls-key when needed) or --tls-self-signed.");
         }
@@ -382,24 +311,12 @@ internal sealed class ServeCommand
     /// <summary>Applies the flags the user typed, after the configuration file; adds the default endpoint when none is set.</summary>
     private void Apply(ParseResult parseResult, EchoServerOptions options, X509Certificate2? certificate)
     {
-        foreach (var endPoint in parseResult.GetValue(_tcp) ?? [])
+        foreach (var (description, flag) in _optionFlags.Append((EchoServerOptionCatalog.EndPoints, _unix)))
         {
-            options.EndPoints.Add(endPoint);
-        }
-
-        foreach (var endPoint in parseResult.GetValue(_unix) ?? [])
-        {
-            options.EndPoints.Add(endPoint);
-        }
-
-        foreach (var endPoint in parseResult.GetValue(_udp) ?? [])
-        {
-            options.UdpEndPoints.Add(endPoint);
-        }
-
-        foreach (var endPoint in parseResult.GetValue(_tls) ?? [])
-        {
-            options.TlsEndPoints.Add(endPoint);
+            if (parseResult.IsGiven(flag))
+            {
+                description.Apply(options, parseResult.GetValue(flag) ?? []);
+            }
         }
 
         if (options.EndPoints.Count == 0 && options.UdpEndPoints.Count == 0 && options.TlsEndPoints.Count == 0)
@@ -411,32 +328,60 @@ internal sealed class ServeCommand
         {
             options.Tls.ServerCertificate = certificate;
         }
-
-        Set(_maxConnections, v => options.MaxConnections = v);
-        Set(_maxConnectionsPerAddress, v => options.MaxConnectionsPerAddress = v.Value);
-        Set(_maxConnectionRate, v => options.MaxConnectionRate = v.Value);
-        Set(_idleTimeout, v => options.IdleTimeout = v.Value);
-        Set(_sendTimeout, v => options.SendTimeout = v.Value);
-        Set(_maxConnectionLifetime, v => options.MaxConnectionLifetime = v.Value);
-        Set(_maxBytesPerConnection, v => options.MaxBytesPerConnection = v.Value);
-        Set(_receiveBufferSize, v => options.ReceiveBufferSize = v);
-        Set(_backlog, v => options.Backlog = v);
-        Set(_shutdownTimeout, v => options.ShutdownTimeout = v);
-        Set(_noDelay, v => options.NoDelay = v ?? true);
-        Set(_keepAlive, v => options.KeepAlive = v ?? true);
-        Set(_dualMode, v => options.DualMode = v ?? true);
-        Set(_waitForData, v => options.WaitForDataBeforeAllocatingBuffer = v ?? true);
-        Set(_udpMaxDatagramSize, v => options.Udp.MaxDatagramSize = v);
-        Set(_udpRateLimit, v => options.Udp.PerSourceRateLimit = v.Value);
-
-        void Set<T>(Option<T> option, Action<T> set)
-        {
-            if (parseResult.IsGiven(option))
-            {
-                set(parseResult.GetValue(option)!);
-            }
-        }
     }
+
+    /// <summary>The flag of the option named <paramref name="property"/> (<c>TlsEndPoints</c>).</summary>
+    private Option<List<object?>> FlagOf(string property) => _optionFlags.First(f => f.Description.Property == property).Flag;
+
+    /// <summary>
+    /// A flag that reads its values with <paramref name="description"/>'s grammar: a bad value, or one that breaks the
+    /// option's rule on its own, is a parse error naming the flag. A list takes repeated flags and values separated by
+    /// commas; a boolean may stand alone (<c>--keep-alive</c> is <c>--keep-alive true</c>). <paramref name="rewrite"/>
+    /// turns what an alias flag takes into what the option reads; such a flag takes one value per token as it is
+    /// written (a socket path may hold a comma).
+    /// </summary>
+    private static Option<List<object?>> OptionFlag(
+        EchoServerOptionDescription description, string name, string helpName, string help, Func<string, string>? rewrite = null) =>
+        new(name)
+        {
+            HelpName = helpName,
+            Description = help,
+            Arity = description.IsList ? ArgumentArity.OneOrMore : description.FlagValueIsOptional ? ArgumentArity.ZeroOrOne : ArgumentArity.ExactlyOne,
+            AllowMultipleArgumentsPerToken = false,
+            CustomParser = result =>
+            {
+                var values = new List<object?>();
+                IEnumerable<string> texts = result.Tokens.Count == 0 ? ["true"]
+                    : rewrite is not null ? result.Tokens.Select(t => t.Value)
+                    : description.IsList ? result.Tokens.SelectMany(t => ValueGrammar.IsOff(t.Value) ? [] : ValueGrammar.SplitList(t.Value))
+                    : [result.Tokens[^1].Value];
+                foreach (var text in texts)
+                {
+                    var given = rewrite is null ? text : rewrite(text);
+                    if (!description.TryRead(given, OptionSource.CommandLine, out var value, out var error))
+                    {
+                        result.AddError(error.ForFlag(name, text));
+                    }
+                    else if (description.FindBrokenRule(value) is { } rule)
+                    {
+                        result.AddError($"Invalid value '{text}' for {name}: {rule}");
+                    }
+                    else
+                    {
+                        values.Add(value);
+                    }
+                }
+
+                return values;
+            },
+        };
+
+    /// <summary>The option's help, with its default from <c>new EchoServerOptions()</c> (none for an empty list).</summary>
+    private static string HelpWithDefault(EchoServerOptionDescription description) =>
+        description.IsList && description.DefaultText == ValueGrammar.EmptyList ? description.Help : $"{description.Help} [default: {description.DefaultText}]";
+
+    private static string UnixPrefixed(string path) =>
+        path.StartsWith("unix:", StringComparison.OrdinalIgnoreCase) ? path : "unix:" + path;
 
     /// <summary>Reads the JSON file; returns a problem to report, or <see langword="null"/>.</summary>
     private static string? LoadConfiguration(string path, string? sectionName, out IConfiguration? configuration)
@@ -496,13 +441,13 @@ internal sealed class ServeCommand
         // The same loader as the Tls:Certificate configuration keys, so both report a bad file the same way.
         var keyPath = parseResult.GetValue(_tlsKey);
         var password = parseResult.GetValue(_tlsCertPassword) ?? Environment.GetEnvironmentVariable(PasswordVariable);
-        if (EchoServerCertificateLoader.TryLoad(Path.GetFullPath(certPath), keyPath is null ? null : Path.GetFullPath(keyPath), password, out var loaded, out var failure))
+        if (EchoServerCertificateLoader.TryLoad(Path.GetFullPath(certPath), keyPath is null ? null : Path.GetFullPath(keyPath), password, out var loaded, out var failedFile, out var reason))
         {
             certificate = loaded;
             return true;
         }
 
-        problem = $"{(failure.Key == "KeyPath" ? "--tls-key" : "--tls-cert")}: {failure.Reason}";
+        problem = $"{(failedFile == EchoServerCertificateFile.Key ? "--tls-key" : "--tls-cert")}: {reason}";
         return false;
     }
 

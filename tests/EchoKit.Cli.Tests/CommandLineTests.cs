@@ -54,6 +54,13 @@ public class CommandLineTests
     [InlineData("Invalid value '0' for --max-connections", "serve", "--max-connections", "0")]
     [InlineData("Invalid value 'soon' for --idle-timeout", "serve", "--idle-timeout", "soon")]
     [InlineData("Invalid value '1.5' for --receive-buffer-size: a size must be a whole number of bytes", "serve", "--receive-buffer-size", "1.5")]
+    [InlineData("Invalid value '0' for --idle-timeout: EchoServerOptions.IdleTimeout must be greater than zero", "serve", "--idle-timeout", "0")]
+    [InlineData("Invalid value '10' for --receive-buffer-size: EchoServerOptions.ReceiveBufferSize must be between 64 and 16777216 bytes (was 10).", "serve", "--receive-buffer-size", "10")]
+    [InlineData("Invalid value '0' for --udp-datagrams-in-flight: EchoServerOptions.Udp.DatagramsInFlight must be between 1 and 256 (was 0).", "serve", "--udp-datagrams-in-flight", "0")]
+    [InlineData("Invalid value 'unix:/tmp/echo.sock' for --udp: --udp takes IP endpoints only; Unix domain sockets go in --unix", "serve", "--udp", "unix:/tmp/echo.sock")]
+    [InlineData("Invalid value 'Tls14' for --tls-protocols: not TLS protocol names", "serve", "--tls-protocols", "Tls14")]
+    [InlineData("Invalid value 'x' for --udp-blocked-ports: not a whole number.", "serve", "--udp-blocked-ports", "7,x")]
+    [InlineData("Invalid value 'soon' for --tls-handshake-timeout: not a time span; write 30s, 5m, 1.5s, 250ms or 00:05:00", "serve", "--tls-handshake-timeout", "soon")]
     [InlineData("Required argument missing for command: 'bench'", "bench")]
     [InlineData("Invalid target '127.0.0.1'", "bench", "127.0.0.1")]
     [InlineData("Invalid target '127.0.0.1:0'", "bench", "127.0.0.1:0")]
@@ -71,6 +78,20 @@ public class CommandLineTests
         Assert.StartsWith("echokit: ", error, StringComparison.Ordinal);
         Assert.Contains("--help' for usage.", error, StringComparison.Ordinal);
         Assert.Equal("", output);
+    }
+
+    [Fact]
+    public void Unix_takes_a_path_as_it_is_written_and_tcp_takes_unix_paths_and_lists()
+    {
+        var serve = Assert.Single(EchoKitCommandLine.Build(new CliConsole(TextWriter.Null, TextWriter.Null, false, false, 0, CancellationToken.None, CancellationToken.None)).Subcommands, c => c.Name == "serve");
+
+        var parsed = serve.Parse(["--unix", "/tmp/a,b.sock", "--tcp", "unix:/tmp/c.sock", "--tcp", "127.0.0.1:0,[::1]:0"]);
+
+        Assert.Empty(parsed.Errors);
+        Assert.Equal<object?>([new System.Net.Sockets.UnixDomainSocketEndPoint("/tmp/a,b.sock")], parsed.GetValue<List<object?>>("--unix"));
+        Assert.Equal<object?>(
+            [new System.Net.Sockets.UnixDomainSocketEndPoint("/tmp/c.sock"), System.Net.IPEndPoint.Parse("127.0.0.1:0"), System.Net.IPEndPoint.Parse("[::1]:0")],
+            parsed.GetValue<List<object?>>("--tcp"));
     }
 
     [Fact]
@@ -138,7 +159,7 @@ public class CommandLineTests
     [Fact]
     public async Task A_bad_config_value_is_a_usage_error_naming_its_key()
     {
-        using var file = new TempFile("""{ "EchoServer": { "EndPoints": [ "127.0.0.1:0" ], "MaxConnections": "lots", "IdleTimeout": "30" } }""");
+        using var file = new TempFile("""{ "EchoServer": { "EndPoints": [ "127.0.0.1:0" ], "MaxConnections": "lots", "IdleTimeout": "soon" } }""");
 
         var (exitCode, _, error) = await CliRun.RunAsync("serve", "--config", file.Path);
 

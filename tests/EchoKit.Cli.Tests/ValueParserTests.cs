@@ -1,4 +1,5 @@
 using System.Net;
+using EchoKit.Shared;
 
 namespace EchoKit.Cli.Tests;
 
@@ -15,7 +16,7 @@ public class ValueParserTests
     [InlineData("0", 0)]
     public void Durations_are_seconds_or_have_a_unit(string text, int milliseconds)
     {
-        Assert.True(ValueParsers.TryParseDuration(text, out var value, out var problem), problem);
+        Assert.True(ValueGrammar.TryParseDuration(text, out var value, out var error), error.What);
         Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), value);
     }
 
@@ -27,8 +28,8 @@ public class ValueParserTests
     [InlineData("NaN")]
     public void Bad_durations_are_refused_with_a_hint(string text)
     {
-        Assert.False(ValueParsers.TryParseDuration(text, out _, out var problem));
-        Assert.False(string.IsNullOrEmpty(problem));
+        Assert.False(ValueGrammar.TryParseDuration(text, out _, out var error));
+        Assert.False(string.IsNullOrEmpty(error.ForFlag("--idle-timeout", text)));
     }
 
     [Theory]
@@ -36,9 +37,8 @@ public class ValueParserTests
     [InlineData("None")]
     public void Optional_durations_can_be_turned_off(string text)
     {
-        Assert.True(ValueParsers.TryParseOptionalDuration(text, out var value, out _));
+        Assert.True(ValueGrammar.Optional<TimeSpan>(ValueGrammar.TryParseDuration)(text, out var value, out _));
         Assert.Null(value);
-        Assert.False(ValueParsers.TryParseOptionalDuration("0", out _, out _));
     }
 
     [Theory]
@@ -51,7 +51,38 @@ public class ValueParserTests
     [InlineData("2g", 2L << 30)]
     public void Sizes_use_binary_units(string text, long bytes)
     {
-        Assert.True(ValueParsers.TryParseSize(text, out var value, out var problem), problem);
+        Assert.True(ValueGrammar.TryParseSize(text, out var value, out var error), error.What);
+        Assert.Equal(bytes, value);
+    }
+
+    [Theory]
+    [InlineData(250, "250ms")]
+    [InlineData(1_500, "1.5s")]
+    [InlineData(30_000, "30s")]
+    [InlineData(90_000, "90s")]
+    [InlineData(300_000, "5m")]
+    [InlineData(7_200_000, "2h")]
+    [InlineData(0, "0s")]
+    public void Durations_are_written_in_the_shortest_unit_that_reads_back(int milliseconds, string expected)
+    {
+        var text = ValueGrammar.FormatDuration(TimeSpan.FromMilliseconds(milliseconds));
+
+        Assert.Equal(expected, text);
+        Assert.True(ValueGrammar.TryParseDuration(text, out var value, out _));
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), value);
+    }
+
+    [Theory]
+    [InlineData(65_536, "64KiB")]
+    [InlineData(65_507, "65507")]
+    [InlineData(3L << 20, "3MiB")]
+    [InlineData(1L << 30, "1GiB")]
+    public void Sizes_are_written_in_the_largest_binary_unit_that_divides_them(long bytes, string expected)
+    {
+        var text = ValueGrammar.FormatSize(bytes);
+
+        Assert.Equal(expected, text);
+        Assert.True(ValueGrammar.TryParseSize(text, out var value, out _));
         Assert.Equal(bytes, value);
     }
 
@@ -64,7 +95,7 @@ public class ValueParserTests
     [InlineData("0.0.0.0:7", "0.0.0.0:7")]
     public void Listen_endpoints_take_a_port_or_an_address_and_port(string text, string expected)
     {
-        Assert.True(ValueParsers.TryParseListenEndPoint(text, out var value, out var problem), problem);
+        Assert.True(ValueGrammar.TryParseEndPoint(text, allowUnix: false, out var value, out var error), error.What);
         Assert.Equal(IPEndPoint.Parse(expected), value);
     }
 
@@ -75,7 +106,7 @@ public class ValueParserTests
     [InlineData("127.0.0.1:65536")]
     [InlineData("127.0.0.1:")]
     public void Bad_listen_endpoints_are_refused(string text) =>
-        Assert.False(ValueParsers.TryParseListenEndPoint(text, out _, out _));
+        Assert.False(ValueGrammar.TryParseEndPoint(text, allowUnix: false, out _, out _));
 
     [Theory]
     [InlineData("127.0.0.1:7007", "127.0.0.1", 7007)]

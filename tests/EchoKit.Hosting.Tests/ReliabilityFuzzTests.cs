@@ -22,15 +22,9 @@ public class ReliabilityFuzzTests(ITestOutputHelper output)
     private const int ConfigurationIterations = 2_000;
     private const int CodeIterations = 1_000;
 
+    /// <summary>Every key the binder reads: one per option (from the catalog the binder is built from), and the certificate's.</summary>
     private static readonly string[] Keys =
-    [
-        "EndPoints", "DualMode", "Backlog", "MaxConnections", "ReceiveBufferSize", "WaitForDataBeforeAllocatingBuffer",
-        "IdleTimeout", "SendTimeout", "MaxConnectionLifetime", "MaxBytesPerConnection", "MaxConnectionsPerAddress",
-        "MaxConnectionRate", "ShutdownTimeout", "NoDelay", "KeepAlive",
-        "UdpEndPoints", "TlsEndPoints", "Udp:MaxDatagramSize", "Udp:DatagramsInFlight", "Udp:BlockedSourcePorts",
-        "Udp:PerSourceRateLimit", "Udp:MaxTrackedSources", "Tls:HandshakeTimeout", "Tls:EnabledSslProtocols",
-        "Tls:ClientCertificateRequired", "Tls:Certificate:Path", "Tls:Certificate:KeyPath", "Tls:Certificate:Password",
-    ];
+        [.. EchoKit.Shared.EchoServerOptionCatalog.All.Select(d => d.Key), "Tls:Certificate:Path", "Tls:Certificate:KeyPath", "Tls:Certificate:Password"];
 
     /// <summary>A configuration key: every option (in any case), endpoint array items, nested children, unknown keys.</summary>
     private static readonly Gen<string> GenKey = Gen.Frequency(
@@ -54,7 +48,8 @@ public class ReliabilityFuzzTests(ITestOutputHelper output)
     private static readonly Gen<string> GenTimeSpan = Gen.Frequency(
         (3, Gen.TimeSpan.Select(t => t.ToString("c", CultureInfo.InvariantCulture))),
         (2, Gen.Select(Gen.Int[-30, 100], Gen.Int[-5, 70], Gen.Int[-5, 70], (h, m, s) => $"{h:00}:{m:00}:{s:00}")),
-        (1, Gen.OneOf("00:00:00", "-00:00:01", "00:00:00.0000001", "24855.03:14:07.647", "24855.03:14:07.648", "10675199.02:48:05.4775807", "-10675199.02:48:05.4775808", "1.00:00", "30", "00:00:30 ", "abc", ":", "1:2:3:4:5")));
+        (1, Gen.OneOf("00:00:00", "-00:00:01", "00:00:00.0000001", "24855.03:14:07.647", "24855.03:14:07.648", "10675199.02:48:05.4775807", "-10675199.02:48:05.4775808", "1.00:00", "30", "00:00:30 ", "abc", ":", "1:2:3:4:5")),
+        (1, Gen.OneOf("30s", "1.5s", "250ms", "5m", "5min", "1h", "0.5", "off", "NONE", "1e400s", "-5s", "5 parsecs", "∞s")));
 
     private static readonly Gen<string> GenEndPoint = Gen.Frequency(
         (3, Gen.Select(Gen.Int[0, 300], Gen.Int[0, 300], Gen.Int[0, 300], Gen.Int[0, 300], Gen.Int[-2, 70_000], (a, b, c, d, p) => $"{a}.{b}.{c}.{d}:{p}")),

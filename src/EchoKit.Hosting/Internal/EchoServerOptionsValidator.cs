@@ -1,3 +1,4 @@
+using EchoKit.Shared;
 using Microsoft.Extensions.Options;
 
 namespace EchoKit.Hosting.Internal;
@@ -25,7 +26,7 @@ internal sealed class EchoServerOptionsValidator(EchoServerRegistry registry) : 
         }
         catch (ArgumentException ex)
         {
-            failures.Add(MessageWithoutParameterName(ex));
+            failures.Add(EchoServerOptionDescription.RuleOf(ex));
         }
 
         if (failures.Count == 0)
@@ -45,11 +46,5 @@ internal sealed class EchoServerOptionsValidator(EchoServerRegistry registry) : 
         }
 
         return ValidateOptionsResult.Fail(name.Length == 0 ? failures : failures.Select(f => $"Echo server '{name}': {f}"));
-    }
-
-    private static string MessageWithoutParameterName(ArgumentException ex)
-    {
-        var suffix = ex.ParamName is null ? null : $" (Parameter '{ex.ParamName}')";
-        return suffix is not null && ex.Message.EndsWith(suffix, StringComparison.Ordinal) ? ex.Message[..^suffix.Length] : ex.Message;
     }
 }

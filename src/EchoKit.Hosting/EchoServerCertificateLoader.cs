@@ -2,37 +2,48 @@ using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace EchoKit.Hosting.Internal;
+namespace EchoKit.Hosting;
 
 /// <summary>
-/// Loads the TLS server certificate named by the <c>Tls:Certificate</c> keys, the way Kestrel does: <c>Path</c>
-/// (+ <c>Password</c>) for a PKCS#12 (.pfx) file, or <c>Path</c> + <c>KeyPath</c> (+ <c>Password</c> for an encrypted
-/// key) for PEM files; a PEM <c>Path</c> without <c>KeyPath</c> must hold the key too. Never throws: a failure comes
-/// back as a reason to report against the key.
+/// Loads a TLS server certificate with its private key from files, the way Kestrel does and as the
+/// <c>Tls:Certificate</c> configuration keys and the <c>echokit serve --tls-cert</c> flag do: a PKCS#12 (.pfx) file
+/// (with its password), or a PEM certificate with its PEM key (with the key's password when it is encrypted); a PEM
+/// certificate without a key file must hold the key too. Never throws for a bad file: a failure comes back as the
+/// file it is about and a reason that says which file, read as what, and whether a password was used.
 /// </summary>
-internal static class EchoServerCertificateLoader
+public static class EchoServerCertificateLoader
 {
-    /// <summary>Which key a failure is about, and why.</summary>
-    internal readonly record struct Failure(string Key, string Reason);
-
-    /// <param name="path">The certificate file, already resolved to a full path.</param>
-    /// <param name="keyPath">The PEM key file, already resolved to a full path, or <see langword="null"/>.</param>
-    /// <param name="password">The .pfx password or the PEM key's password, or <see langword="null"/>.</param>
-    /// <param name="certificate">The certificate with its private key.</param>
-    /// <param name="failure">Set when it cannot be loaded.</param>
-    public static bool TryLoad(string path, string? keyPath, string? password, [NotNullWhen(true)] out X509Certificate2? certificate, out Failure failure)
+    /// <summary>Loads the certificate of <paramref name="path"/> (and <paramref name="keyPath"/>).</summary>
+    /// <param name="path">The certificate file (.pfx/.p12, or PEM), resolved to a full path by the caller.</param>
+    /// <param name="keyPath">The PEM key file, resolved to a full path, or <see langword="null"/> for none.</param>
+    /// <param name="password">The .pfx password or the PEM key's password, or <see langword="null"/> for none.</param>
+    /// <param name="certificate">The certificate with its private key, owned by the caller; <see langword="null"/> on failure.</param>
+    /// <param name="failedFile">On failure, the file the reason is about; <see cref="EchoServerCertificateFile.Certificate"/> on success.</param>
+    /// <param name="failureReason">On failure, why, without a final period (to follow the caller's name for the file); <see langword="null"/> on success.</param>
+    /// <returns>Whether the certificate was loaded, with its private key.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="path"/> is <see langword="null"/>.</exception>
+    public static bool TryLoad(
+        string path,
+        string? keyPath,
+        string? password,
+        [NotNullWhen(true)] out X509Certificate2? certificate,
+        out EchoServerCertificateFile failedFile,
+        [NotNullWhen(false)] out string? failureReason)
     {
+        ArgumentNullException.ThrowIfNull(path);
         certificate = null;
-        failure = default;
+        failedFile = EchoServerCertificateFile.Certificate;
+        failureReason = null;
         if (!File.Exists(path))
         {
-            failure = new("Path", $"the file '{path}' does not exist");
+            failureReason = $"the file '{path}' does not exist";
             return false;
         }
 
         if (keyPath is not null && !File.Exists(keyPath))
         {
-            failure = new("KeyPath", $"the file '{keyPath}' does not exist");
+            failedFile = EchoServerCertificateFile.Key;
+            failureReason = $"the file '{keyPath}' does not exist";
             return false;
         }
 
@@ -52,13 +63,13 @@ internal static class EchoServerCertificateLoader
                 : pem && ContainsEncryptedKey(keyPath ?? path) ? "without a password, but the key is encrypted: set Password"
                 : pem ? "without a password (set Password if the key is encrypted)"
                 : "without a password (set Password if the file has one)";
-            failure = new("Path", $"{what} {withPassword}: {ex.Message.TrimEnd('.')}");
+            failureReason = $"{what} {withPassword}: {ex.Message.TrimEnd('.')}";
             return false;
         }
 
         if (!HasPrivateKey(loaded))
         {
-            failure = new("Path", $"the certificate in '{path}' ({loaded.Subject}, thumbprint {loaded.Thumbprint}) has no private key; use a .pfx file that includes it, or a PEM certificate with its key in KeyPath");
+            failureReason = $"the certificate in '{path}' ({loaded.Subject}, thumbprint {loaded.Thumbprint}) has no private key; use a .pfx file that includes it, or a PEM certificate with its key in KeyPath";
             loaded.Dispose();
             return false;
         }
