@@ -9,6 +9,11 @@ namespace EchoKit.Benchmarks;
 /// </summary>
 internal static class ServeCommand
 {
+    /// <summary>A line on standard input that asks for <see cref="GC.GetTotalAllocatedBytes"/>; answered with <see cref="AllocatedReply"/> and the number.</summary>
+    public const string AllocatedRequest = "allocated";
+
+    public const string AllocatedReply = "ALLOCATED";
+
     public static async Task<int> RunAsync(string server, int port)
     {
         IBenchServer instance;
@@ -47,13 +52,18 @@ internal static class ServeCommand
             });
             _ = Task.Run(async () =>
             {
-                // Any input is ignored; end of input (the orchestrator closing our stdin, or its death) means stop.
-                await using var input = Console.OpenStandardInput();
-                var buffer = new byte[256];
+                // "allocated" asks for the bytes this process has allocated so far (the orchestrator's allocation
+                // figures); other input is ignored; end of input (the orchestrator closing our stdin, or its death) means stop.
+                using var input = new StreamReader(Console.OpenStandardInput());
                 try
                 {
-                    while (await input.ReadAsync(buffer) > 0)
+                    while (await input.ReadLineAsync() is { } line)
                     {
+                        if (line.Trim() == AllocatedRequest)
+                        {
+                            Console.Out.WriteLine($"{AllocatedReply} {GC.GetTotalAllocatedBytes(precise: true)}");
+                            Console.Out.Flush();
+                        }
                     }
                 }
                 catch (IOException)

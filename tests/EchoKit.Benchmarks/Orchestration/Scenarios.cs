@@ -41,6 +41,21 @@ internal sealed class ScenarioContext(ServerProcess server, RunSettings settings
     public double Cpu() => ProcFs.CpuSeconds(Server.Pid);
 
     public long Rss() => ProcFs.RssBytes(Server.Pid);
+
+    /// <summary>Marks the start or end of a measurement window: the server's CPU time now, and a request for its allocated bytes.</summary>
+    public double MarkWindow()
+    {
+        Server.RequestAllocatedBytes();
+        return Cpu();
+    }
+
+    /// <summary>Bytes the server allocated between the two <see cref="MarkWindow"/> calls, per <paramref name="units"/>; NaN when unknown.</summary>
+    public async Task<double> AllocatedPerAsync(long units)
+    {
+        var start = await Server.ReadAllocatedBytesAsync();
+        var end = await Server.ReadAllocatedBytesAsync();
+        return start is { } s && end is { } e && units > 0 ? (e - s) / (double)units : double.NaN;
+    }
 }
 
 /// <summary>A named load shape with its metrics.</summary>
@@ -69,6 +84,8 @@ internal static class Scenarios
     private static readonly MetricDef CpuPerGiB = new("cpu_s_per_gib", "server CPU s / GiB", "N2", Better.Lower);
     private static readonly MetricDef CpuPercent = new("cpu_pct", "server CPU %", "N0", Better.None);
     private static readonly MetricDef PeakRssMetric = new(PeakRss, "server peak RSS MiB", "N1", Better.Lower);
+    private static readonly MetricDef AllocPerMessage = new("alloc_b_per_msg", "server alloc B / msg", "N1", Better.Lower);
+    private static readonly MetricDef AllocPerConnection = new("alloc_b_per_conn", "server alloc B / conn", "N0", Better.Lower);
 
     public static IReadOnlyList<Scenario> All { get; } =
     [
@@ -79,7 +96,7 @@ internal static class Scenarios
             ctx => EchoAsync(ctx, connections: 1, messageSize: 64, inFlight: 1)),
         new("rate", "Message rate",
             "100 connections × 32 B messages × 16 in flight: messages per second.",
-            [MsgsPerSecond, P50, P99, P999, CpuPerMillion, CpuPercent, PeakRssMetric],
+            [MsgsPerSecond, P50, P99, P999, CpuPerMillion, CpuPercent, AllocPerMessage, PeakRssMetric],
             ["msgs_s", "cpu_s_per_m"],
             ctx => EchoAsync(ctx, connections: 100, messageSize: 32, inFlight: 16)),
         new("throughput", "Throughput",
@@ -89,7 +106,7 @@ internal static class Scenarios
             ctx => EchoAsync(ctx, connections: 50, messageSize: 16 * 1024, inFlight: 4)),
         new("churn", "Connection churn",
             "Workers that each connect, echo 64 B, verify and close, in a loop: connections per second.",
-            [new("conn_s", "conn/s", "N0", Better.Higher), P50, P99, new("cpu_s_per_m", "server CPU s / M conns", "N1", Better.Lower), CpuPercent, PeakRssMetric],
+            [new("conn_s", "conn/s", "N0", Better.Higher), P50, P99, new("cpu_s_per_m", "server CPU s / M conns", "N1", Better.Lower), CpuPercent, AllocPerConnection, PeakRssMetric],
             ["conn_s"],
             ChurnAsync),
         new("idle", "Idle connections",
@@ -118,8 +135,8 @@ internal static class Scenarios
             MessagesInFlight = inFlight,
             Duration = ctx.Settings.Duration,
             Warmup = ctx.Settings.Warmup,
-            MeasurementStarted = () => cpuStart = ctx.Cpu(),
-            MeasurementEnded = () => cpuEnd = ctx.Cpu(),
+            MeasurementStarted = () => cpuStart = ctx.MarkWindow(),
+            MeasurementEnded = () => cpuEnd = ctx.MarkWindow(),
         });
 
         var cpu = cpuEnd - cpuStart;
@@ -133,6 +150,7 @@ internal static class Scenarios
         m.Values["cpu_s_per_m"] = result.Messages > 0 ? cpu / (result.Messages / 1e6) : double.NaN;
         m.Values["cpu_s_per_gib"] = result.Bytes > 0 ? cpu / (result.Bytes / GiB) : double.NaN;
         m.Values["cpu_pct"] = result.Elapsed > TimeSpan.Zero ? cpu / result.Elapsed.TotalSeconds * 100 : double.NaN;
+        m.Values["alloc_b_per_msg"] = await ctx.AllocatedPerAsync(result.Messages);
         if (result.Messages == 0)
         {
             m.Failure ??= "no message was echoed in the measurement window";
@@ -152,8 +170,8 @@ internal static class Scenarios
             Duration = ctx.Settings.Duration,
             Warmup = ctx.Settings.Warmup,
             SourceAddresses = LoadTarget.LoopbackSources(ctx.Settings.SourceAddresses),
-            MeasurementStarted = () => cpuStart = ctx.Cpu(),
-            MeasurementEnded = () => cpuEnd = ctx.Cpu(),
+            MeasurementStarted = () => cpuStart = ctx.MarkWindow(),
+            MeasurementEnded = () => cpuEnd = ctx.MarkWindow(),
         });
 
         var cpu = cpuEnd - cpuStart;
@@ -163,6 +181,7 @@ internal static class Scenarios
         m.Values["p99"] = result.Latency.P99;
         m.Values["cpu_s_per_m"] = result.Connections > 0 ? cpu / (result.Connections / 1e6) : double.NaN;
         m.Values["cpu_pct"] = result.Elapsed > TimeSpan.Zero ? cpu / result.Elapsed.TotalSeconds * 100 : double.NaN;
+        m.Values["alloc_b_per_conn"] = await ctx.AllocatedPerAsync(result.Connections);
         if (result.Connections == 0)
         {
             m.Failure ??= "no connection completed in the measurement window";

@@ -16,6 +16,7 @@ internal sealed class ServerProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _stderr = new();
     private readonly TaskCompletionSource<bool> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly System.Threading.Channels.Channel<long> _allocated = System.Threading.Channels.Channel.CreateUnbounded<long>();
     private bool _stopRequested;
 
     private ServerProcess(string name, int port, Process process)
@@ -91,6 +92,34 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Asks the server for the bytes it has allocated so far; the answer is read, in order, by <see cref="ReadAllocatedBytesAsync"/>.</summary>
+    public void RequestAllocatedBytes()
+    {
+        try
+        {
+            _process.StandardInput.WriteLine(ServeCommand.AllocatedRequest);
+            _process.StandardInput.Flush();
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException)
+        {
+            // The server is gone; the reading side times out.
+        }
+    }
+
+    /// <summary>The next answer to <see cref="RequestAllocatedBytes"/>, or <see langword="null"/> when none comes within 5 s.</summary>
+    public async Task<long?> ReadAllocatedBytesAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            return await _allocated.Reader.ReadAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         try
@@ -156,6 +185,11 @@ internal sealed class ServerProcess : IAsyncDisposable
             else if (e.Data.Trim() == $"READY {Port}")
             {
                 _ready.TrySetResult(true);
+            }
+            else if (e.Data.StartsWith(ServeCommand.AllocatedReply + " ", StringComparison.Ordinal) &&
+                long.TryParse(e.Data.AsSpan(ServeCommand.AllocatedReply.Length + 1), System.Globalization.CultureInfo.InvariantCulture, out var bytes))
+            {
+                _allocated.Writer.TryWrite(bytes);
             }
         };
         _process.ErrorDataReceived += (_, e) =>
