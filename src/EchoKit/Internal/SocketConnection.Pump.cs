@@ -6,6 +6,7 @@ namespace EchoKit.Internal;
 internal sealed partial class SocketConnection
 {
     private ConnectionPhase _resume;
+    private bool _receiveBeforeWaiting;
     private int _sendOffset;
     private int _sendCount;
     private int _lastReceive;
@@ -117,11 +118,20 @@ internal sealed partial class SocketConnection
         while (true)
         {
             bool pending;
+            var next = ConnectionPhase.Close;
+            var receivedNow = false;
             try
             {
                 switch (step)
                 {
                     case ConnectionPhase.WaitForData:
+                        if (_receiveBeforeWaiting && !IsClosing && TryReceiveNow(socket, out next))
+                        {
+                            receivedNow = true;
+                            pending = false;
+                            break;
+                        }
+
                         _args.SetBuffer(null, 0, 0);
                         if (!TryEnter(ConnectionPhase.WaitForData))
                         {
@@ -161,7 +171,7 @@ internal sealed partial class SocketConnection
                 return;
             }
 
-            step = Complete();
+            step = receivedNow ? next : Complete();
             if (++synchronousCompletions == ServerContext.MaxSynchronousCompletions)
             {
                 _resume = step;
@@ -174,12 +184,42 @@ internal sealed partial class SocketConnection
     /// <summary>Consumes the result of the operation that just completed and picks the next step.</summary>
     private ConnectionPhase Complete()
     {
-        var error = _args.SocketError;
         var completed = Phase;
         if (completed == ConnectionPhase.WaitForData && !TryMovePhase(ConnectionPhase.WaitForData, ConnectionPhase.Receive))
         {
             completed = ConnectionPhase.Stopped;
         }
+
+        return Advance(completed, _args.SocketError, _args.BytesTransferred);
+    }
+
+    /// <summary>
+    /// Instead of a zero-byte wait, one non-blocking receive while that keeps finding data: a new connection's first
+    /// bytes, the next of a pipelining client's messages and a closing client's end of stream are usually there
+    /// already, and then this is one system call where the wait and its receive were two. The first time it finds
+    /// nothing, the connection waits with zero-byte receives from then on, so a request/response client pays one
+    /// extra call in its life and an idle connection still holds no buffer. Returns whether it found something.
+    /// </summary>
+    private bool TryReceiveNow(Socket socket, out ConnectionPhase next)
+    {
+        var buffer = RentBuffer();
+        SetPhase(ConnectionPhase.Receive);
+        var received = socket.Receive(buffer, SocketFlags.None, out var error);
+        if (error == SocketError.WouldBlock)
+        {
+            _receiveBeforeWaiting = false;
+            ReleaseBuffer();
+            next = default;
+            return false;
+        }
+
+        next = Advance(ConnectionPhase.Receive, error, received);
+        return true;
+    }
+
+    /// <summary>Consumes the result of an operation (<paramref name="completed"/>) and picks the next step.</summary>
+    private ConnectionPhase Advance(ConnectionPhase completed, SocketError error, int transferred)
+    {
 
         if (completed == ConnectionPhase.Stopped)
         {
@@ -192,14 +232,13 @@ internal sealed partial class SocketConnection
             if (completed == ConnectionPhase.Send)
             {
                 // A send cut short still handed part of the echo to the kernel, and the client may read it.
-                BytesSent += _args.BytesTransferred;
+                BytesSent += transferred;
             }
 
             DecideFromError(error);
             return ConnectionPhase.Close;
         }
 
-        var transferred = _args.BytesTransferred;
         switch (completed)
         {
             case ConnectionPhase.WaitForData:

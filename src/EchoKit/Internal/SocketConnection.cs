@@ -26,6 +26,11 @@ internal sealed partial class SocketConnection : StreamConnection, IThreadPoolWo
     {
         Begin(id, listener, socket, ConnectionPhase.Receive);
         _resume = ConnectionPhase.Start;
+
+        // Non-blocking, so TryReceiveNow's receive returns WouldBlock rather than waiting; asynchronous operations
+        // are non-blocking underneath either way.
+        socket.Blocking = false;
+        _receiveBeforeWaiting = Context.Options.WaitForDataBeforeAllocatingBuffer;
     }
 
     public void Dispose() => _args.Dispose();
