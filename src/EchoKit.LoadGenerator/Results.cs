@@ -1,34 +1,35 @@
 namespace EchoKit.LoadGenerator;
 
-/// <summary>What a pipelined echo load measured (counts cover the measurement window only, except errors).</summary>
-public sealed class EchoLoadResult
+/// <summary>What a timed load measured: the real measurement window, the latency, and what went wrong.</summary>
+public abstract class LoadResult
 {
-    /// <summary>Messages fully echoed and verified within the measurement window.</summary>
+    /// <summary>The real length of the measurement window.</summary>
+    public TimeSpan Elapsed { get; init; }
+
+    /// <summary>Latency within the window: per message (or datagram) its round trip; per churned connection, connect to verified echo.</summary>
+    public LatencySummary Latency { get; init; }
+
+    /// <summary>Connections (or UDP flows) that could not be opened or that failed; over the whole run.</summary>
+    public long Errors { get; init; }
+
+    /// <summary>Echoes whose bytes differ from what was sent; over the whole run, warm-up and drain included.</summary>
+    public long Mismatches { get; init; }
+
+    /// <summary>The first error seen, for diagnostics; <see langword="null"/> when none.</summary>
+    public string? FirstError { get; init; }
+}
+
+/// <summary>What an echo load of messages (TCP) or datagrams (UDP) measured.</summary>
+public abstract class EchoMessagesResult : LoadResult
+{
+    /// <summary>Messages (or datagrams) fully echoed and verified within the measurement window.</summary>
     public long Messages { get; init; }
 
     /// <summary>Payload bytes echoed within the measurement window (each byte counted once).</summary>
     public long Bytes { get; init; }
 
-    /// <summary>The real length of the measurement window.</summary>
-    public TimeSpan Elapsed { get; init; }
-
-    /// <summary>Round-trip latency of each message, from the moment it was handed to the socket to the moment its last byte came back.</summary>
-    public LatencySummary Latency { get; init; }
-
-    /// <summary>Connections that could be opened.</summary>
-    public int ConnectionsOpened { get; init; }
-
-    /// <summary>Connections that failed to open, failed, were closed by the server, or did not drain in time.</summary>
-    public long Errors { get; init; }
-
-    /// <summary>Echoed messages (over the whole run, warm-up and drain included) whose bytes differ from what was sent.</summary>
-    public long Mismatches { get; init; }
-
-    /// <summary>Messages verified over the whole run, warm-up and drain included.</summary>
+    /// <summary>Messages (or datagrams) verified over the whole run, warm-up and drain included.</summary>
     public long MessagesVerified { get; init; }
-
-    /// <summary>The first error seen, for diagnostics; <see langword="null"/> when none.</summary>
-    public string? FirstError { get; init; }
 
     /// <summary>Messages per second within the window.</summary>
     public double MessagesPerSecond => Elapsed > TimeSpan.Zero ? Messages / Elapsed.TotalSeconds : 0;
@@ -37,29 +38,21 @@ public sealed class EchoLoadResult
     public double MiBPerSecond => Elapsed > TimeSpan.Zero ? Bytes / 1048576.0 / Elapsed.TotalSeconds : 0;
 }
 
+/// <summary>What a pipelined echo load over TCP measured (counts cover the measurement window only, except errors).</summary>
+public sealed class EchoLoadResult : EchoMessagesResult
+{
+    /// <summary>Connections that could be opened.</summary>
+    public int ConnectionsOpened { get; init; }
+}
+
 /// <summary>What a connection-churn load measured.</summary>
-public sealed class ChurnResult
+public sealed class ChurnResult : LoadResult
 {
     /// <summary>Connections opened, echoed, verified and closed within the measurement window.</summary>
     public long Connections { get; init; }
 
-    /// <summary>The real length of the measurement window.</summary>
-    public TimeSpan Elapsed { get; init; }
-
-    /// <summary>Time from starting to connect to the verified echo, per connection.</summary>
-    public LatencySummary Latency { get; init; }
-
-    /// <summary>Connections that failed in any way (whole run).</summary>
-    public long Errors { get; init; }
-
-    /// <summary>Echoes whose bytes differ from what was sent (whole run).</summary>
-    public long Mismatches { get; init; }
-
     /// <summary>Connections completed over the whole run, warm-up included.</summary>
     public long ConnectionsVerified { get; init; }
-
-    /// <summary>The first error seen; <see langword="null"/> when none.</summary>
-    public string? FirstError { get; init; }
 
     /// <summary>Connections per second within the window.</summary>
     public double ConnectionsPerSecond => Elapsed > TimeSpan.Zero ? Connections / Elapsed.TotalSeconds : 0;
