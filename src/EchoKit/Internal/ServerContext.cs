@@ -21,12 +21,7 @@ internal sealed class ServerContext : IDisposable
 
     public ServerContext(EchoServer server, EchoServerOptions options, ILogger logger, EchoServerMetrics metrics, ConnectionSet connections, ServerListeners listeners)
     {
-        Server = server;
-        Options = options;
-        Logger = logger;
-        Metrics = metrics;
-        Connections = connections;
-        Listeners = listeners;
+        (Server, Options, Logger, Metrics, Connections, Listeners) = (server, options, logger, metrics, connections, listeners);
         var bufferSize = options.ReceiveBufferSize;
         Buffers = new BoundedPool<byte[]>(() => GC.AllocateUninitializedArray<byte>(bufferSize, pinned: true),
             Math.Clamp(MaxRetainedBufferBytes / bufferSize, 16, 1024));
