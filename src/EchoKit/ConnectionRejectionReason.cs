@@ -14,4 +14,12 @@ public enum ConnectionRejectionReason
 
     /// <summary>More than <see cref="EchoServerOptions.MaxConnectionRate"/> connections arrived within a second.</summary>
     RateLimited = 3,
+
+    /// <summary>
+    /// The process was at, or within the runtime's margin of, its file descriptor limit (<c>RLIMIT_NOFILE</c>): the
+    /// connection was accepted (with the server's reserve descriptor when none was left) and closed at once, so the
+    /// client sees a close instead of waiting in the backlog. <see cref="ConnectionRejectedEventArgs.RemoteEndPoint"/>
+    /// may be <see langword="null"/>: nothing is allocated for such a connection.
+    /// </summary>
+    DescriptorLimitReached = 4,
 }
