@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
+using Xunit.Abstractions;
 
 namespace EchoKit.Cli.Tests;
 
@@ -13,7 +14,7 @@ namespace EchoKit.Cli.Tests;
 /// waiting in the backlog, a client is served again as soon as a descriptor frees up, and the descriptor count
 /// returns to its baseline after every round.
 /// </summary>
-public partial class DescriptorExhaustionTests
+public partial class DescriptorExhaustionTests(ITestOutputHelper output)
 {
     private const int Limit = 128;
     private const int Rounds = 20;
@@ -35,13 +36,14 @@ public partial class DescriptorExhaustionTests
         var endPoint = await server.WaitForListenerAsync();
 
         // A warm-up round first: the first rejection and close load code, and each assembly loaded keeps descriptors.
-        await RunRoundAsync(server, endPoint, round: 0);
+        output.WriteLine(await RunRoundAsync(server, endPoint, round: 0));
         var baseline = await server.WaitForSteadyDescriptorCountAsync();
+        output.WriteLine($"baseline: {baseline} descriptors of {Limit}");
 
         for (var round = 1; round <= Rounds; round++)
         {
             Assert.True(clock.Elapsed < TestLimit, $"only {round - 1} of {Rounds} rounds ran in {TestLimit.TotalSeconds} s\n{server.Describe()}");
-            await RunRoundAsync(server, endPoint, round);
+            output.WriteLine(await RunRoundAsync(server, endPoint, round));
             await server.WaitForDescriptorCountAsync(baseline, $"round {round}");
         }
 
@@ -53,6 +55,7 @@ public partial class DescriptorExhaustionTests
         // Event 46 is rate-limited to one line per second however many connections were closed.
         var rejectionWarnings = RejectionWarning().Count(log);
         Assert.InRange(rejectionWarnings, 1, (int)clock.Elapsed.TotalSeconds + 2);
+        output.WriteLine($"{Rounds} rounds in {clock.Elapsed.TotalSeconds:0.0} s; {rejectionWarnings} rate-limited rejection warning(s)");
     }
 
     /// <summary>
@@ -60,7 +63,7 @@ public partial class DescriptorExhaustionTests
     /// (read returns 0 or is reset) within <see cref="CloseWithin"/>; none left waiting. Then frees one served
     /// client's descriptor and expects the next new client to be served.
     /// </summary>
-    private static async Task RunRoundAsync(LimitedServer server, IPEndPoint endPoint, int round)
+    private static async Task<string> RunRoundAsync(LimitedServer server, IPEndPoint endPoint, int round)
     {
         var free = Limit - server.CountDescriptors();
         var clients = new List<Socket>();
@@ -77,7 +80,8 @@ public partial class DescriptorExhaustionTests
             var hung = outcomes.Count(o => o == Outcome.Hung);
             var served = outcomes.Count(o => o == Outcome.Served);
             var closed = outcomes.Count(o => o == Outcome.Closed);
-            var summary = $"round {round}: {clients.Count} clients, {served} served, {closed} closed, {hung} unanswered after {CloseWithin.TotalSeconds} s\n{server.Describe()}";
+            var line = $"round {round}: {clients.Count} clients, {served} served, {closed} closed, {hung} unanswered after {CloseWithin.TotalSeconds} s";
+            var summary = $"{line}\n{server.Describe()}";
             Assert.False(server.HasExited, summary);
             Assert.True(hung == 0, summary);
             Assert.True(served >= 1, summary);
@@ -87,6 +91,7 @@ public partial class DescriptorExhaustionTests
             var freed = outcomes.ToList().IndexOf(Outcome.Served);
             clients[freed].Dispose();
             await AssertServedSoonAsync(server, endPoint, $"r{round}next", summary);
+            return line;
         }
         finally
         {
