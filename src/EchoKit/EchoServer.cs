@@ -143,6 +143,9 @@ public sealed partial class EchoServer : IAsyncDisposable
         }
 
         _listeners.Publish(streamListeners, udpListeners, infos);
+
+        // Measured with the listeners bound, so what they hold counts as open at start.
+        _context.Descriptors = DescriptorGuard.Create(_context, streamListeners.Count);
         _endPoints = infos.Select(l => l.EndPoint).ToArray();
         var limits = TimeLimits.From(_options);
         _housekeeping = new Timer(_ => EnforceLimits(limits), null, limits.SweepPeriod, limits.SweepPeriod);

@@ -23,7 +23,7 @@ public partial class DescriptorExhaustionTests(ITestOutputHelper output)
     private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan TestLimit = TimeSpan.FromSeconds(55);
 
-    [Fact(Skip = "until accept-loop integration")]
+    [Fact]
     public async Task At_the_descriptor_limit_the_server_never_dies_closes_what_it_cannot_serve_and_leaks_nothing()
     {
         if (!OperatingSystem.IsLinux())

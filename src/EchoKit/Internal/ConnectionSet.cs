@@ -19,14 +19,17 @@ internal sealed class ConnectionSet
     /// <summary>Connections accepted and not yet fully closed and released.</summary>
     public long Live => Volatile.Read(ref _live);
 
-    /// <summary>Admits a connection (TLS ones before their handshake) unless a limit refuses it; counts it on its listener either way.</summary>
-    public bool TryAdd(StreamConnection connection, out ConnectionRejectionReason rejection)
+    /// <summary>
+    /// Admits a connection (TLS ones before their handshake) unless a limit refuses it, or it would take a descriptor
+    /// the runtime needs (<paramref name="leavesDescriptorMargin"/> false); counts it on its listener either way.
+    /// </summary>
+    public bool TryAdd(StreamConnection connection, bool leavesDescriptorMargin, out ConnectionRejectionReason rejection)
     {
         var counters = connection.Listener.Counters;
         lock (_lock)
         {
-            rejection = ConnectionRejectionReason.ServerStopping;
-            if (!_stopping && _admission.TryAdmit(connection.RemoteAddress, out rejection))
+            rejection = _stopping ? ConnectionRejectionReason.ServerStopping : ConnectionRejectionReason.DescriptorLimitReached;
+            if (!_stopping && leavesDescriptorMargin && _admission.TryAdmit(connection.RemoteAddress, out rejection))
             {
                 connection.Next = _head;
                 if (_head is not null)
@@ -42,6 +45,15 @@ internal sealed class ConnectionSet
 
             counters.Rejected++;
             return false;
+        }
+    }
+
+    /// <summary>Counts connections closed at once without a connection object (shed at the descriptor limit).</summary>
+    public void CountRejected(EchoListener listener, int count)
+    {
+        lock (_lock)
+        {
+            listener.Counters.Rejected += count;
         }
     }
 

@@ -153,9 +153,14 @@ internal sealed partial class EchoListener : IDisposable
             connection.Initialize(context.NextConnectionId(), this, socket);
         }
 
-        if (!context.Connections.TryAdd(connection, out var rejection))
+        if (!context.Connections.TryAdd(connection, context.Descriptors?.LeavesMargin(socket) ?? true, out var rejection))
         {
             connection.Reject(rejection);
+            if (rejection == ConnectionRejectionReason.DescriptorLimitReached)
+            {
+                context.Descriptors!.WarnRejected(this);
+            }
+
             return;
         }
 
@@ -289,6 +294,12 @@ internal sealed partial class EchoListener : IDisposable
         if (error is SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Interrupted)
         {
             EchoServerLog.AcceptedConnectionGone(_context.Logger, EndPoint, error);
+            return true;
+        }
+
+        // Out of descriptors: close what waits instead of leaving it in the backlog, then accept again.
+        if (ReserveDescriptor.IsExhaustion(error) && _context.Descriptors?.Shed(this, _socket) > 0)
+        {
             return true;
         }
 

@@ -40,6 +40,9 @@ internal sealed class ServerContext : IDisposable
 
     public ServerListeners Listeners { get; }
 
+    /// <summary>The descriptor-limit defence, set at start once the listeners are bound; <see langword="null"/> where descriptors are not measured.</summary>
+    public DescriptorGuard? Descriptors { get; set; }
+
     /// <summary>Receive buffers: pinned, so the runtime never pins per operation and the GC never moves them.</summary>
     public BoundedPool<byte[]> Buffers { get; }
 
@@ -56,6 +59,7 @@ internal sealed class ServerContext : IDisposable
         }
 
         Buffers.Drain();
+        Descriptors?.Dispose();
         Metrics.Dispose();
     }
 }
