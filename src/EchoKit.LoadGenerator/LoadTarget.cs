@@ -84,20 +84,11 @@ public class LoadTarget
     }
 }
 
-/// <summary>Settings of a pipelined echo load (<see cref="LoadClient.RunEchoAsync"/>).</summary>
-public sealed class EchoLoadOptions : LoadTarget
+/// <summary>Settings of a load that runs for a warm-up and then a measured duration.</summary>
+public abstract class TimedLoadOptions : LoadTarget
 {
-    /// <summary>Concurrent connections. Defaults to 1.</summary>
-    public int Connections { get; init; } = 1;
-
-    /// <summary>Bytes per message. Defaults to 64.</summary>
+    /// <summary>Bytes per message (for churn: echoed on each connection; for UDP: per datagram). Defaults to 64.</summary>
     public int MessageSize { get; init; } = 64;
-
-    /// <summary>
-    /// Messages in flight per connection: the client sends this many, then one more for each message fully
-    /// echoed back. Defaults to 1 (ping-pong).
-    /// </summary>
-    public int MessagesInFlight { get; init; } = 1;
 
     /// <summary>How long to measure, after the warm-up. Defaults to 5 s.</summary>
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(5);
@@ -105,14 +96,42 @@ public sealed class EchoLoadOptions : LoadTarget
     /// <summary>How long to run before measuring (JIT, pools, TCP windows). Defaults to 1 s.</summary>
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>How long, after the measurement, connections may take to receive the echoes still in flight. Defaults to 10 s.</summary>
-    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
-
     /// <summary>Called (on a thread-pool thread) when the measurement window opens, for example to sample server CPU time.</summary>
     public Action? MeasurementStarted { get; init; }
 
     /// <summary>Called when the measurement window closes.</summary>
     public Action? MeasurementEnded { get; init; }
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        if (Duration <= TimeSpan.Zero || Duration > TimeSpan.FromHours(24))
+        {
+            throw new ArgumentException("Duration must be positive and at most 24 hours.", nameof(Duration));
+        }
+
+        if (Warmup < TimeSpan.Zero || Warmup > TimeSpan.FromHours(1))
+        {
+            throw new ArgumentException("Warmup must be between 0 and 1 hour.", nameof(Warmup));
+        }
+    }
+}
+
+/// <summary>Settings of a pipelined echo load (<see cref="LoadClient.RunEchoAsync"/>).</summary>
+public sealed class EchoLoadOptions : TimedLoadOptions
+{
+    /// <summary>Concurrent connections. Defaults to 1.</summary>
+    public int Connections { get; init; } = 1;
+
+    /// <summary>
+    /// Messages in flight per connection: the client sends this many, then one more for each message fully
+    /// echoed back. Defaults to 1 (ping-pong).
+    /// </summary>
+    public int MessagesInFlight { get; init; } = 1;
+
+    /// <summary>How long, after the measurement, connections may take to receive the echoes still in flight. Defaults to 10 s.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Live counters to read while the run goes on (a progress display); <see langword="null"/> for none.</summary>
     public LoadProgress? Progress { get; init; }
@@ -136,47 +155,18 @@ public sealed class EchoLoadOptions : LoadTarget
             throw new ArgumentException("MessagesInFlight must be at least 1, and MessagesInFlight × MessageSize at most 256 MiB.", nameof(MessagesInFlight));
         }
 
-        CheckDurations(Duration, Warmup);
         if (DrainTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentException("DrainTimeout must be positive.", nameof(DrainTimeout));
         }
     }
-
-    internal static void CheckDurations(TimeSpan duration, TimeSpan warmup)
-    {
-        if (duration <= TimeSpan.Zero || duration > TimeSpan.FromHours(24))
-        {
-            throw new ArgumentException("Duration must be positive and at most 24 hours.", nameof(duration));
-        }
-
-        if (warmup < TimeSpan.Zero || warmup > TimeSpan.FromHours(1))
-        {
-            throw new ArgumentException("Warmup must be between 0 and 1 hour.", nameof(warmup));
-        }
-    }
 }
 
 /// <summary>Settings of a connection-churn load (<see cref="LoadClient.RunChurnAsync"/>): connect, echo one message, close.</summary>
-public sealed class ChurnOptions : LoadTarget
+public sealed class ChurnOptions : TimedLoadOptions
 {
     /// <summary>Workers that each connect, echo and close in a loop. Defaults to 16.</summary>
     public int Concurrency { get; init; } = 16;
-
-    /// <summary>Bytes echoed on each connection. Defaults to 64.</summary>
-    public int MessageSize { get; init; } = 64;
-
-    /// <summary>How long to measure, after the warm-up. Defaults to 5 s.</summary>
-    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>How long to run before measuring. Defaults to 1 s.</summary>
-    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>Called when the measurement window opens.</summary>
-    public Action? MeasurementStarted { get; init; }
-
-    /// <summary>Called when the measurement window closes.</summary>
-    public Action? MeasurementEnded { get; init; }
 
     /// <inheritdoc/>
     public override void Validate()
@@ -191,8 +181,6 @@ public sealed class ChurnOptions : LoadTarget
         {
             throw new ArgumentException("MessageSize must be between 1 byte and 1 MiB.", nameof(MessageSize));
         }
-
-        EchoLoadOptions.CheckDurations(Duration, Warmup);
     }
 }
 
@@ -261,7 +249,11 @@ public sealed class NoReadOptions : LoadTarget
             throw new ArgumentException("BytesPerConnection must be between 1 byte and 16 GiB.", nameof(BytesPerConnection));
         }
 
-        EchoLoadOptions.CheckDurations(Duration, TimeSpan.Zero);
+        if (Duration <= TimeSpan.Zero || Duration > TimeSpan.FromHours(24))
+        {
+            throw new ArgumentException("Duration must be positive and at most 24 hours.", nameof(Duration));
+        }
+
         if (ClientReceiveBufferSize < 1)
         {
             throw new ArgumentException("ClientReceiveBufferSize must be positive.", nameof(ClientReceiveBufferSize));

@@ -9,7 +9,7 @@ namespace EchoKit.LoadGenerator;
 /// spreads the flows over local addresses; <see cref="LoadTarget.ConnectTimeout"/> and
 /// <see cref="LoadTarget.ConnectConcurrency"/> do not apply (a UDP socket connects locally, at once).
 /// </summary>
-public sealed class UdpEchoLoadOptions : LoadTarget
+public sealed class UdpEchoLoadOptions : TimedLoadOptions
 {
     /// <summary>The smallest datagram: the header that carries the flow id and sequence number.</summary>
     public const int MinMessageSize = MessagePattern.HeaderSize;
@@ -26,17 +26,8 @@ public sealed class UdpEchoLoadOptions : LoadTarget
     /// <summary>Concurrent flows, each one connected UDP socket with its own source port. Defaults to 1.</summary>
     public int Flows { get; init; } = 1;
 
-    /// <summary>Bytes per datagram, from <see cref="MinMessageSize"/> to the largest UDP payload of the target's address family. Defaults to 64.</summary>
-    public int MessageSize { get; init; } = 64;
-
     /// <summary>Datagrams outstanding per flow: one more is sent for each one echoed or lost. Defaults to 1 (ping-pong).</summary>
     public int MessagesInFlight { get; init; } = 1;
-
-    /// <summary>How long to measure, after the warm-up. Defaults to 5 s.</summary>
-    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>How long to run before measuring. Defaults to 1 s.</summary>
-    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
     /// How long a datagram may take to come back before it counts as lost (not as an error). An echo that arrives
@@ -46,16 +37,10 @@ public sealed class UdpEchoLoadOptions : LoadTarget
     /// </summary>
     public TimeSpan LossTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Called (on a thread-pool thread) when the measurement window opens.</summary>
-    public Action? MeasurementStarted { get; init; }
-
-    /// <summary>Called when the measurement window closes.</summary>
-    public Action? MeasurementEnded { get; init; }
-
     /// <summary>Live counters to read while the run goes on (a progress display); <see langword="null"/> for none.</summary>
     public LoadProgress? Progress { get; init; }
 
-    /// <summary>The largest <see cref="MessageSize"/> for the target's address family.</summary>
+    /// <summary>The largest <see cref="TimedLoadOptions.MessageSize"/> (from <see cref="MinMessageSize"/>) for the target's address family.</summary>
     public int MaxMessageSize => EndPoint?.AddressFamily == AddressFamily.InterNetworkV6 ? MaxIPv6MessageSize : MaxIPv4MessageSize;
 
     /// <inheritdoc/>
@@ -80,7 +65,6 @@ public sealed class UdpEchoLoadOptions : LoadTarget
             throw new ArgumentException($"MessagesInFlight must be between 1 and {MaxMessagesInFlight:N0}, and MessagesInFlight × MessageSize at most 256 MiB (was {MessagesInFlight:N0}).", nameof(MessagesInFlight));
         }
 
-        EchoLoadOptions.CheckDurations(Duration, Warmup);
         if (LossTimeout < TimeSpan.FromMilliseconds(1) || LossTimeout > TimeSpan.FromMinutes(1))
         {
             throw new ArgumentException($"LossTimeout must be between 1 ms and 1 minute (was {LossTimeout}).", nameof(LossTimeout));
