@@ -14,4 +14,10 @@ public enum ConnectionRejectionReason
 
     /// <summary>More than <see cref="EchoServerOptions.MaxConnectionRate"/> connections arrived within a second.</summary>
     RateLimited = 3,
+
+    /// <summary>
+    /// A <c>refuse</c> rule of <see cref="EchoServerOptions.Faults"/> closed the connection at once, before any byte
+    /// (RST, or FIN with <c>mode=close</c>); it is counted as rejected, never as accepted.
+    /// </summary>
+    FaultInjected = 4,
 }

@@ -45,6 +45,15 @@ internal sealed class ConnectionSet
         }
     }
 
+    /// <summary>Counts a connection turned away before admission (a <c>refuse</c> fault) on its listener.</summary>
+    public void CountRejected(EchoListener listener)
+    {
+        lock (_lock)
+        {
+            listener.Counters.Rejected++;
+        }
+    }
+
     /// <summary>Takes a closed connection out of the set and folds its counts into its listener's totals.</summary>
     public void Remove(StreamConnection connection, ConnectionCloseReason reason)
     {
