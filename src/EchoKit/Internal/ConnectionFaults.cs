@@ -229,10 +229,9 @@ internal sealed class ConnectionFaults : IDisposable
                 _parked = false;
                 resume = true;
             }
-            else
-            {
-                Arm(now);
-            }
+
+            // Still due: the wake-up (the timer fired a little early) or the deadline, which a wake-up must not lose.
+            Arm(now);
         }
 
         if (resume)

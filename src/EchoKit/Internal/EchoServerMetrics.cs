@@ -65,7 +65,7 @@ internal sealed class EchoServerMetrics : IDisposable
         _activeTlsHandshakes = _meter.CreateUpDownCounter<long>(
             "echokit.active_tls_handshakes", "{handshake}", "Number of TLS handshakes that are currently in progress on the server.");
         _faultsApplied = _meter.CreateCounter<long>(
-            "echokit.faults.applied", "{fault}", "Fault rules applied to connections, once per rule and connection at accept, by fault.type.");
+            "echokit.faults.applied", "{fault}", "Fault rules applied to connections, once per rule and connection at accept, by fault.type (and the listener's tags).");
         _meter.CreateObservableCounter(
             "echokit.datagrams_received", () => _disposed ? [] : ObserveDatagrams(listeners, DatagramCount.Received), "{datagram}", "UDP datagrams received.");
         _meter.CreateObservableCounter(
@@ -96,7 +96,7 @@ internal sealed class EchoServerMetrics : IDisposable
     public void ConnectionRejected(EchoListener listener) => _rejectedConnections.Add(1, listener.Tags);
 
     /// <summary>Counts the rules a connection got at accept; recorded once per faulted connection, never per message.</summary>
-    public void FaultsApplied(IReadOnlyList<EchoFault> rules)
+    public void FaultsApplied(EchoListener listener, IReadOnlyList<EchoFault> rules)
     {
         if (!_faultsApplied.Enabled)
         {
@@ -105,7 +105,9 @@ internal sealed class EchoServerMetrics : IDisposable
 
         foreach (var rule in rules)
         {
-            _faultsApplied.Add(1, new KeyValuePair<string, object?>("fault.type", FaultTypeTag(rule.Type)));
+            var tags = listener.Tags;
+            tags.Add("fault.type", FaultTypeTag(rule.Type));
+            _faultsApplied.Add(1, tags);
         }
     }
 

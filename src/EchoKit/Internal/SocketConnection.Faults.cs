@@ -67,7 +67,7 @@ internal sealed partial class SocketConnection
     /// <summary>Once per faulted connection, when it starts: the metric, the timer, and a reset due at once.</summary>
     private void StartFaults(ConnectionFaults faults)
     {
-        Context.Metrics.FaultsApplied(faults.Rules);
+        Context.Metrics.FaultsApplied(Listener, faults.Rules);
         faults.Attach(this);
         if (faults.ResetsAtOnce)
         {

@@ -28,7 +28,7 @@ internal abstract partial class StreamConnection
             SetAbortiveClose();
         }
 
-        Context.Metrics.FaultsApplied(Faults.Rules);
+        Context.Metrics.FaultsApplied(Listener, Faults.Rules);
         Context.Connections.CountRejected(Listener);
         Reject(ConnectionRejectionReason.FaultInjected);
         return true;
