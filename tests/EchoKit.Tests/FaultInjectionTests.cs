@@ -155,6 +155,22 @@ public sealed class FaultInjectionTests : IDisposable
     }
 
     [Fact]
+    public async Task Reset_after_wakes_a_pump_that_latency_holds_and_resets_without_the_held_echo()
+    {
+        await using var server = await StartAsync("latency:delay=10m", "reset:after=300ms");
+        var connected = Stopwatch.StartNew();
+        using var client = await TestHelpers.ConnectAsync(server.EndPoint());
+        await client.SendAllAsync(new byte[16]);
+
+        var (data, _, end) = await ReadAsync(client, int.MaxValue);
+
+        Assert.Empty(data);
+        Assert.Equal(Ending.Reset, end);
+        Assert.InRange(connected.Elapsed, TimeSpan.FromMilliseconds(300), Loose);
+        await CloseAndAssertPoolsAsync(server, client);
+    }
+
+    [Fact]
     public async Task Reset_at_once_resets_before_any_echo()
     {
         await using var server = await StartAsync("reset");
