@@ -96,6 +96,7 @@ public class FaultConfigurationTests
         Assert.Equal([1, 2, 3], await client.EchoAsync([1, 2, 3]));
 
         Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10));
+        client.Dispose();
         await host.StopAsync();
     }
 }

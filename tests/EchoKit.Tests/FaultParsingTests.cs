@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using EchoKit.Internal;
 
 namespace EchoKit.Tests;
 
@@ -178,5 +179,69 @@ public class FaultParsingTests
         var fault = EchoFault.Parse("refuse:on=unix:/tmp/echokit-fault.sock");
 
         Assert.Equal("/tmp/echokit-fault.sock", Assert.IsType<UnixDomainSocketEndPoint>(fault.TargetEndPoint).ToString());
+    }
+
+    [Fact]
+    public void Toxicity_over_1000_connections_picks_about_its_fraction_across_seeds()
+    {
+        // A binomial count (1,000 draws of 0.3: σ ≈ 14.5), so a few seeds in 20 fall outside 270–330; the mean cannot.
+        var counts = Enumerable.Range(1, 50).Select(seed =>
+        {
+            var plan = new FaultPlan([EchoFault.Parse("latency:delay=1ms,toxicity=0.3")], seed);
+            return Enumerable.Range(1, 1000).Count(i => plan.Decide(i, [0]) is not null);
+        }).ToList();
+
+        Assert.All(counts, c => Assert.InRange(c, 230, 370));
+        Assert.True(counts.Count(c => c is >= 270 and <= 330) >= 44, string.Join(",", counts));
+        Assert.InRange(counts.Average(), 294, 306);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(42)]
+    [InlineData(-8)]
+    [InlineData(int.MaxValue)]
+    public void Toxicity_picks_the_same_for_the_same_seed_and_independently_per_rule(int seed)
+    {
+        var rules = new[] { EchoFault.Parse("latency:delay=1ms,toxicity=0.3"), EchoFault.Parse("reset:after=1s,toxicity=0.5") };
+        var plan = new FaultPlan(rules, seed);
+        var again = new FaultPlan(rules, seed);
+        var latencyOnly = new FaultPlan(rules[..1], seed);
+
+        var picks = Enumerable.Range(1, 1000).Select(i => Picked(plan, i)).ToList();
+
+        Assert.Equal(picks, Enumerable.Range(1, 1000).Select(i => Picked(again, i)));
+        Assert.InRange(picks.Count(p => p.Latency), 230, 370);
+        Assert.InRange(picks.Count(p => p.Reset), 430, 570);
+        // A rule's draw depends on its own index only: removing the rule after it changes nothing for it.
+        Assert.Equal(picks.Select(p => p.Latency), Enumerable.Range(1, 1000).Select(i => Picked(latencyOnly, i).Latency));
+        Assert.NotEqual(picks, Enumerable.Range(1, 1000).Select(i => Picked(new FaultPlan(rules, seed ^ 1), i)));
+
+        static (bool Latency, bool Reset) Picked(FaultPlan plan, long ordinal)
+        {
+            var faults = plan.Decide(ordinal, [.. Enumerable.Range(0, plan.Rules.Count)]);
+            return (faults?.HasLatency == true, faults?.DeadlineResets == true);
+        }
+    }
+
+    [Fact]
+    public void Jitter_and_slice_sizes_are_the_same_for_the_same_connection_key_and_stay_in_range()
+    {
+        var rules = new[] { EchoFault.Parse("latency:delay=50ms,jitter=10ms"), EchoFault.Parse("slice:size=3-9") };
+        var one = new ConnectionFaults(rules, FaultRandom.ConnectionKey(5, 17));
+        var two = new ConnectionFaults(rules, FaultRandom.ConnectionKey(5, 17));
+        var other = new ConnectionFaults(rules, FaultRandom.ConnectionKey(5, 18));
+
+        var draws = Enumerable.Range(0, 200).Select(_ => (one.LatencyDue(0), one.NextPiece(100))).ToList();
+
+        Assert.Equal(draws, Enumerable.Range(0, 200).Select(_ => (two.LatencyDue(0), two.NextPiece(100))));
+        Assert.NotEqual(draws, Enumerable.Range(0, 200).Select(_ => (other.LatencyDue(0), other.NextPiece(100))));
+        var (min, max) = (Stopwatch(40), Stopwatch(60));
+        Assert.All(draws, d => Assert.InRange(d.Item1, min - 1, max + 1));
+        Assert.All(draws, d => Assert.InRange(d.Item2, 3, 9));
+        Assert.Equal([3, 4, 5, 6, 7, 8, 9], draws.Select(d => d.Item2).Distinct().Order());
+        Assert.Equal(2, one.NextPiece(2));
+
+        static long Stopwatch(int milliseconds) => milliseconds * System.Diagnostics.Stopwatch.Frequency / 1000;
     }
 }

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace EchoKit.Internal;
 
 /// <summary>
-/// The faults of one connection, decided at accept (<see cref="FaultPlan.Decide"/>), and the state that applies them:
+/// The faults of one connection, decided at accept (<see cref="FaultPlan.Decide(long, EchoListener)"/>), and the state that applies them:
 /// its random stream, the limit's count, the current slice piece, and at most one timer, which both wakes a pump
 /// parked by latency or a slice pause and fires the connection's deadline (reset <c>after</c>, blackhole
 /// <c>close-after</c>). Allocated only for a faulted connection, never per message; the pump is the only writer of the

@@ -39,11 +39,12 @@ internal sealed class FaultPlan
     /// </summary>
     public ConnectionFaults? Decide(long ordinal, EchoListener listener)
     {
-        if (!_rulesByListener.TryGetValue(listener, out var fitting))
-        {
-            return null;
-        }
+        return _rulesByListener.TryGetValue(listener, out var fitting) ? Decide(ordinal, fitting) : null;
+    }
 
+    /// <summary>The faults of connection <paramref name="ordinal"/> among the rules at <paramref name="fitting"/> (indices into the rules).</summary>
+    public ConnectionFaults? Decide(long ordinal, int[] fitting)
+    {
         var key = FaultRandom.ConnectionKey(Seed, ordinal);
         List<EchoFault>? picked = null;
         foreach (var index in fitting)
