@@ -332,6 +332,38 @@ public sealed class FaultInjectionTests : IDisposable
     }
 
     [Fact]
+    public async Task Send_timeout_still_ends_a_sliced_echo_the_client_does_not_read()
+    {
+        var closed = new TaskCompletionSource<ConnectionClosedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await StartAsync(["slice:size=16KiB"], s => s.ConnectionClosed += (_, e) => closed.TrySetResult(e), o => o.SendTimeout = TimeSpan.FromMilliseconds(500));
+        using var client = await TestHelpers.ConnectAsync(server.EndPoint());
+        using var cts = new CancellationTokenSource(TestHelpers.Timeout);
+
+        // Writes until the kernel buffers both ways are full and the server's sliced send stalls; never reads.
+        var writing = Task.Run(async () =>
+        {
+            var chunk = new byte[64 * 1024];
+            try
+            {
+                while (!cts.IsCancellationRequested)
+                {
+                    await client.SendAsync(chunk, SocketFlags.None, cts.Token);
+                }
+            }
+            catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The server closed the connection, or the test is over.
+            }
+        });
+
+        Assert.Equal(ConnectionCloseReason.SendTimeout, (await closed.Task.WaitAsync(TestHelpers.Timeout)).Reason);
+        await cts.CancelAsync();
+        client.Dispose();
+        await writing.WaitAsync(TestHelpers.Timeout);
+        await server.AssertPoolsReturnedAsync();
+    }
+
+    [Fact]
     public async Task The_faults_applied_metric_counts_each_rule_per_connection_by_type()
     {
         var counts = new ConcurrentDictionary<string, long>();
