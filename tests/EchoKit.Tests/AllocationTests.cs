@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Xunit.Abstractions;
 
 namespace EchoKit.Tests;
 
@@ -7,7 +8,7 @@ namespace EchoKit.Tests;
 public class AllocationTestsDefinition;
 
 [Collection(nameof(AllocationTests))]
-public class AllocationTests
+public class AllocationTests(ITestOutputHelper output)
 {
     private const int Connections = 4;
     private const int MessagesPerConnection = 25_000;
@@ -30,7 +31,7 @@ public class AllocationTests
     public Task Faulted_echo_allocates_nothing_per_message(string rule, int messages) =>
         AssertNoAllocationPerMessageAsync(TestHelpers.LoopbackOptions(o => o.Faults.Add(EchoFault.Parse(rule))), messages);
 
-    private static async Task AssertNoAllocationPerMessageAsync(EchoServerOptions options, int messagesPerConnection)
+    private async Task AssertNoAllocationPerMessageAsync(EchoServerOptions options, int messagesPerConnection)
     {
         await using var server = await TestHelpers.StartAsync(options);
         var clients = new Socket[Connections];
@@ -56,6 +57,7 @@ public class AllocationTests
         }
 
         var messages = Connections * messagesPerConnection;
+        output.WriteLine($"{allocated} bytes allocated for {messages} echoed messages ({(double)allocated / messages:F2} B/message).");
         Assert.True(
             allocated < 64 * 1024,
             $"{allocated} bytes allocated for {messages} echoed messages ({(double)allocated / messages:F2} B/message); expected a small constant, not growth per message.");
