@@ -353,7 +353,7 @@ internal sealed class ServeCommand
                 var values = new List<object?>();
                 IEnumerable<string> texts = result.Tokens.Count == 0 ? ["true"]
                     : rewrite is not null ? result.Tokens.Select(t => t.Value)
-                    : description.IsList ? result.Tokens.SelectMany(t => ValueGrammar.IsOff(t.Value) ? [] : ValueGrammar.SplitList(t.Value))
+                    : description.IsList ? result.Tokens.SelectMany(t => ValueGrammar.IsOff(t.Value) ? [] : description.SplitList(t.Value))
                     : [result.Tokens[^1].Value];
                 foreach (var text in texts)
                 {

@@ -35,4 +35,10 @@ public enum ConnectionCloseReason
     /// did not complete within <see cref="TlsEchoOptions.HandshakeTimeout"/>; nothing was echoed.
     /// </summary>
     TlsHandshakeFailed = 8,
+
+    /// <summary>
+    /// A rule of <see cref="EchoServerOptions.Faults"/> ended the connection on purpose: <c>reset</c> (RST),
+    /// <c>limit</c> (FIN after its bytes, or RST) or <c>blackhole</c> with <c>close-after</c> (FIN).
+    /// </summary>
+    FaultInjected = 9,
 }

@@ -22,4 +22,10 @@ public enum ConnectionRejectionReason
     /// may be <see langword="null"/>: nothing is allocated for such a connection.
     /// </summary>
     DescriptorLimitReached = 4,
+
+    /// <summary>
+    /// A <c>refuse</c> rule of <see cref="EchoServerOptions.Faults"/> closed the connection at once, before any byte
+    /// (RST, or FIN with <c>mode=close</c>); it is counted as rejected, never as accepted.
+    /// </summary>
+    FaultInjected = 5,
 }

@@ -39,11 +39,11 @@ public sealed partial class EchoServer
     /// <summary>Whether a started connection must log or raise <see cref="ConnectionAccepted"/> before its first read.</summary>
     internal bool WantsAcceptedReport(ILogger logger) => ConnectionAccepted is not null || logger.IsEnabled(LogLevel.Debug);
 
-    internal void RaiseConnectionAccepted(long connectionId, EndPoint? localEndPoint, EndPoint? remoteEndPoint)
+    internal void RaiseConnectionAccepted(long connectionId, EndPoint? localEndPoint, EndPoint? remoteEndPoint, IReadOnlyList<EchoFault>? faults)
     {
         if (ConnectionAccepted is { } handlers)
         {
-            Raise(handlers, new ConnectionAcceptedEventArgs(connectionId, localEndPoint, remoteEndPoint), nameof(ConnectionAccepted));
+            Raise(handlers, new ConnectionAcceptedEventArgs(connectionId, localEndPoint, remoteEndPoint, faults ?? []), nameof(ConnectionAccepted));
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Net;
+using System.Security.Cryptography;
 using EchoKit.Internal;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -92,13 +93,16 @@ public sealed partial class EchoServer : IAsyncDisposable
         var udpListeners = new List<UdpEchoListener>();
         try
         {
+            var faults = _options.Faults.Count > 0 ? new FaultPlan(_options.Faults, _options.FaultSeed ?? RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue)) : null;
             foreach (var endPoint in _options.EndPoints)
             {
                 var listener = EchoListener.Bind(_context, endPoint);
+                faults?.AddListener(listener, endPoint);
                 streamListeners.Add(listener);
                 infos.Add(new EchoListenerInfo(listener.EndPoint, listener.Transport));
             }
 
+            _context.Faults = faults;
             if (_options.UdpEndPoints.Count > 0)
             {
                 var policy = new UdpEchoPolicy(_options.Udp);
@@ -158,6 +162,11 @@ public sealed partial class EchoServer : IAsyncDisposable
         foreach (var info in _listeners.Infos)
         {
             EchoServerLog.Listening(_logger, info.EndPoint, info.Transport);
+        }
+
+        if (_context.Faults is { } plan)
+        {
+            EchoServerLog.FaultsEnabled(_logger, string.Join("; ", plan.Rules), plan.Seed, _options.FaultSeed is null ? " (chosen at random; set FaultSeed to replay this run)" : "");
         }
 
         foreach (var listener in _listeners.Stream)

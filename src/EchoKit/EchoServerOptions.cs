@@ -137,6 +137,21 @@ public sealed class EchoServerOptions
     public bool KeepAlive { get; set; }
 
     /// <summary>
+    /// Fault rules applied to TCP and Unix socket connections (see <see cref="EchoFault"/> and docs/FAULTS.md): each
+    /// connection gets the rules that fit its listener (<c>on=</c>) and that its <c>toxicity</c> draw picks, decided once
+    /// at accept; of several rules of one type, the first picked applies. Defaults to empty: no fault, and an echo path
+    /// exactly as fast as without this feature.
+    /// </summary>
+    public IList<EchoFault> Faults { get; } = new List<EchoFault>();
+
+    /// <summary>
+    /// The seed of every random decision of <see cref="Faults"/> (which connections a <c>toxicity</c> picks, jitter,
+    /// slice sizes): with the same seed, rules and order of accepted connections, a run sees the same faults.
+    /// <see langword="null"/> picks a seed at start and logs it (event id 6), so a run can be replayed. Defaults to <see langword="null"/>.
+    /// </summary>
+    public int? FaultSeed { get; set; }
+
+    /// <summary>
     /// Checks every setting and throws when one is invalid.
     /// </summary>
     /// <exception cref="ArgumentException">
@@ -225,6 +240,7 @@ public sealed class EchoServerOptions
             Fail(nameof(ShutdownTimeout), $"must be zero or greater and at most {TimeSpan.FromMilliseconds(int.MaxValue)} (was {ShutdownTimeout})");
         }
 
+        ValidateFaults(Fail);
         return errors;
 
         // TCP and TLS endpoints share one port space (seen holds the TCP ones); UDP has its own.
@@ -276,7 +292,13 @@ public sealed class EchoServerOptions
             ShutdownTimeout = ShutdownTimeout,
             NoDelay = NoDelay,
             KeepAlive = KeepAlive,
+            FaultSeed = FaultSeed,
         };
+        foreach (var fault in Faults)
+        {
+            copy.Faults.Add(fault);
+        }
+
         foreach (var endPoint in EndPoints)
         {
             copy.EndPoints.Add(endPoint);
@@ -295,5 +317,29 @@ public sealed class EchoServerOptions
         copy.Udp.CopyFrom(Udp);
         copy.Tls.CopyFrom(Tls);
         return copy;
+    }
+
+    /// <summary>
+    /// A rule must be there and must fit at least one stream endpoint (a rule that applies to nothing would be
+    /// accepted and then do nothing). Endpoints are matched as configured here; the bound ones match too at run time.
+    /// </summary>
+    private void ValidateFaults(Action<string, string> fail)
+    {
+        for (var i = 0; i < Faults.Count; i++)
+        {
+            var name = $"{nameof(Faults)}[{i}]";
+            var fault = Faults[i];
+            if (fault is null)
+            {
+                fail(name, "must not be null");
+            }
+            else if (!EndPoints.Any(e => e is not null && fault.Fits(e is UnixDomainSocketEndPoint ? EchoTransport.Unix : EchoTransport.Tcp, e, null)))
+            {
+                var where = fault.TargetTransport is { } t ? (t == EchoTransport.Unix ? "Unix socket endpoint" : "TCP endpoint")
+                    : fault.TargetEndPoint is { } e ? $"endpoint {e}"
+                    : "TCP or Unix socket endpoint";
+                fail(name, $"('{fault}') applies to no endpoint: EndPoints has no {where} (faults are not supported on TLS and UDP yet)");
+            }
+        }
     }
 }

@@ -61,6 +61,12 @@ internal abstract class EchoServerOptionDescription
     /// <summary>The option's value in <paramref name="options"/>, as the grammar writes it.</summary>
     public abstract string Format(EchoServerOptions options);
 
+    /// <summary>
+    /// The items of a list written as one string (an environment variable, one flag value): separated by <c>;</c> or
+    /// <c>,</c>, unless an item may hold a comma itself (a fault rule), then by <c>;</c> only.
+    /// </summary>
+    public virtual string[] SplitList(string text) => ValueGrammar.SplitList(text);
+
     /// <summary>Reads one value (or one item of a list) without setting anything.</summary>
     public abstract bool TryRead(string text, OptionSource source, out object? value, out ValueError error);
 
@@ -181,6 +187,43 @@ internal sealed class EndPointListOption(
     }
 }
 
+/// <summary>
+/// The fault rules (<see cref="EchoServerOptions.Faults"/>), added to those already set; a rule holds commas
+/// (<c>latency:delay=50ms,jitter=10ms</c>), so several in one string are separated by <c>;</c> only.
+/// </summary>
+internal sealed class FaultListOption(string property, string flag, string help)
+    : EchoServerOptionDescription(property, flag, "rule", help)
+{
+    private static readonly string Hint = "write TYPE[:key=value,...], such as latency:delay=50ms,jitter=10ms, slice:size=1-16,delay=1ms, limit:bytes=4KiB,then=reset, reset:after=2s, refuse:mode=close or blackhole:close-after=5s (see docs/FAULTS.md)";
+
+    public override bool IsList => true;
+
+    public override string Format(EchoServerOptions options) =>
+        options.Faults.Count == 0 ? EmptyList : string.Join(";", options.Faults.Select(f => f.ToString()));
+
+    public override string[] SplitList(string text) =>
+        text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>None: whether a rule fits an endpoint (<c>on=unix</c>) is checked with the rest of the options, once the endpoints are known.</summary>
+    public override string? FindBrokenRule(object? value) => null;
+
+    public override bool TryRead(string text, OptionSource source, out object? value, out ValueError error)
+    {
+        var parsed = EchoFault.TryParse(text, out var fault, out var problem);
+        value = fault;
+        error = parsed ? default : new ValueError("a fault rule", Hint, problem);
+        return parsed;
+    }
+
+    public override void Apply(EchoServerOptions options, IReadOnlyList<object?> values)
+    {
+        foreach (var value in values)
+        {
+            options.Faults.Add((EchoFault)value!);
+        }
+    }
+}
+
 /// <summary>Every option of <see cref="EchoServerOptions"/> that a flag or a configuration key can set.</summary>
 internal static class EchoServerOptionCatalog
 {
@@ -251,6 +294,10 @@ internal static class EchoServerOptionCatalog
         Boolean("Tls." + nameof(TlsEchoOptions.ClientCertificateRequired), "--tls-client-certificate-required",
             "Demand a client certificate, validated by the system against a trusted root.",
             o => o.Tls.ClientCertificateRequired, (o, v) => o.Tls.ClientCertificateRequired = v),
+        new FaultListOption(nameof(EchoServerOptions.Faults), "--fault",
+            "A fault rule for TCP and Unix socket connections (repeatable), such as latency:delay=50ms,jitter=10ms or reset:after=2s,toxicity=0.1; see docs/FAULTS.md."),
+        OptionalCount(nameof(EchoServerOptions.FaultSeed), "--fault-seed", "The seed of the fault rules' random decisions, so a run can be replayed; off picks one at start and logs it.",
+            o => o.FaultSeed, (o, v) => o.FaultSeed = v),
     ];
 
     /// <summary>The description of the option named <paramref name="property"/> (<c>Udp.MaxDatagramSize</c>).</summary>

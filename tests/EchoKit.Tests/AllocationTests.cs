@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Xunit.Abstractions;
 
 namespace EchoKit.Tests;
 
@@ -7,7 +8,7 @@ namespace EchoKit.Tests;
 public class AllocationTestsDefinition;
 
 [Collection(nameof(AllocationTests))]
-public class AllocationTests
+public class AllocationTests(ITestOutputHelper output)
 {
     private const int Connections = 4;
     private const int MessagesPerConnection = 25_000;
@@ -15,9 +16,24 @@ public class AllocationTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public async Task Steady_state_echo_allocates_nothing_per_message(bool waitForData)
+    public Task Steady_state_echo_allocates_nothing_per_message(bool waitForData) =>
+        AssertNoAllocationPerMessageAsync(TestHelpers.LoopbackOptions(o => o.WaitForDataBeforeAllocatingBuffer = waitForData), MessagesPerConnection);
+
+    /// <summary>
+    /// A faulted echo holds its buffer and parks on the connection's one timer: still nothing allocated per message.
+    /// Fewer messages, since each waits for its delay (the threshold is still far below one object per message).
+    /// </summary>
+    [Theory]
+    [InlineData("latency:delay=1ms,jitter=1ms", 1_500)]
+    [InlineData("slice:size=1-8,delay=0s", 10_000)]
+    [InlineData("slice:size=8,delay=1ms", 500)]
+    [InlineData("limit:bytes=1GiB", 10_000)]
+    public Task Faulted_echo_allocates_nothing_per_message(string rule, int messages) =>
+        AssertNoAllocationPerMessageAsync(TestHelpers.LoopbackOptions(o => o.Faults.Add(EchoFault.Parse(rule))), messages);
+
+    private async Task AssertNoAllocationPerMessageAsync(EchoServerOptions options, int messagesPerConnection)
     {
-        await using var server = await TestHelpers.StartAsync(TestHelpers.LoopbackOptions(o => o.WaitForDataBeforeAllocatingBuffer = waitForData));
+        await using var server = await TestHelpers.StartAsync(options);
         var clients = new Socket[Connections];
         for (var i = 0; i < Connections; i++)
         {
@@ -28,7 +44,7 @@ public class AllocationTests
         }
 
         // Warm up: JIT, tiering, pools, the runtime's per-socket async state.
-        RunClients(clients, 2_000);
+        RunClients(clients, Math.Min(2_000, messagesPerConnection));
 
         // The test host allocates now and then on its own threads; a per-message allocation in the engine
         // would show in every run, so the quietest of three runs is the figure.
@@ -36,11 +52,12 @@ public class AllocationTests
         for (var run = 0; run < 3; run++)
         {
             var before = GC.GetTotalAllocatedBytes(precise: true);
-            RunClients(clients, MessagesPerConnection);
+            RunClients(clients, messagesPerConnection);
             allocated = Math.Min(allocated, GC.GetTotalAllocatedBytes(precise: true) - before);
         }
 
-        var messages = Connections * MessagesPerConnection;
+        var messages = Connections * messagesPerConnection;
+        output.WriteLine($"{allocated} bytes allocated for {messages} echoed messages ({(double)allocated / messages:F2} B/message).");
         Assert.True(
             allocated < 64 * 1024,
             $"{allocated} bytes allocated for {messages} echoed messages ({(double)allocated / messages:F2} B/message); expected a small constant, not growth per message.");

@@ -120,7 +120,7 @@ internal static class EchoServerConfigurationBinder
         {
             if (!ValueGrammar.IsOff(list))
             {
-                foreach (var item in ValueGrammar.SplitList(list))
+                foreach (var item in option.SplitList(list))
                 {
                     valid &= TryRead(section.Path, item);
                 }

@@ -20,6 +20,12 @@ internal enum ConnectionPhase
     /// <summary>Writing an echo; the only phase <see cref="EchoServerOptions.SendTimeout"/> applies to.</summary>
     Send,
 
+    /// <summary>A fault (latency, slice) holds the echo in its buffer until the connection's fault timer wakes the pump.</summary>
+    FaultDelay,
+
+    /// <summary>Writing (a piece of) an echo that a fault shapes; <see cref="EchoServerOptions.SendTimeout"/> applies as to <see cref="Send"/>.</summary>
+    FaultSend,
+
     /// <summary>A stop claimed a connection that had nothing in flight and sent FIN (and close_notify); what arrives is discarded.</summary>
     Stopped,
 

@@ -153,6 +153,11 @@ internal sealed partial class EchoListener : IDisposable
             connection.Initialize(context.NextConnectionId(), this, socket);
         }
 
+        if (connection.TryRefuseByFault())
+        {
+            return;
+        }
+
         if (!context.Connections.TryAdd(connection, context.Descriptors?.LeavesMargin(socket) ?? true, out var rejection))
         {
             connection.Reject(rejection);

@@ -28,6 +28,9 @@ internal static partial class EchoServerLog
     [LoggerMessage(5, LogLevel.Information, "Removed the stale Unix socket file {Path}: nobody was listening on it.")]
     public static partial void StaleSocketFileRemoved(ILogger logger, string path);
 
+    [LoggerMessage(7, LogLevel.Information, "Fault injection on: {Rules}; seed {Seed}{SeedOrigin}.")]
+    public static partial void FaultsEnabled(ILogger logger, string rules, int seed, string seedOrigin);
+
     [LoggerMessage(20, LogLevel.Debug, "Connection {ConnectionId} accepted from {RemoteEndPoint} on {LocalEndPoint}.")]
     public static partial void ConnectionAccepted(ILogger logger, long connectionId, EndPoint? remoteEndPoint, EndPoint? localEndPoint);
 

@@ -30,6 +30,7 @@ internal sealed class EchoServerMetrics : IDisposable
     private readonly Counter<long> _rejectedConnections;
     private readonly Histogram<double> _tlsHandshakeDuration;
     private readonly UpDownCounter<long> _activeTlsHandshakes;
+    private readonly Counter<long> _faultsApplied;
 
     // A meter from an IMeterFactory outlives this server (the factory owns and may share it), so the
     // observable callbacks stop reporting once the server has stopped instead of pinning stale counts.
@@ -63,6 +64,8 @@ internal sealed class EchoServerMetrics : IDisposable
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = HandshakeBuckets });
         _activeTlsHandshakes = _meter.CreateUpDownCounter<long>(
             "echokit.active_tls_handshakes", "{handshake}", "Number of TLS handshakes that are currently in progress on the server.");
+        _faultsApplied = _meter.CreateCounter<long>(
+            "echokit.faults.applied", "{fault}", "Fault rules applied to connections, once per rule and connection at accept, by fault.type (and the listener's tags).");
         _meter.CreateObservableCounter(
             "echokit.datagrams_received", () => _disposed ? [] : ObserveDatagrams(listeners, DatagramCount.Received), "{datagram}", "UDP datagrams received.");
         _meter.CreateObservableCounter(
@@ -91,6 +94,22 @@ internal sealed class EchoServerMetrics : IDisposable
     }
 
     public void ConnectionRejected(EchoListener listener) => _rejectedConnections.Add(1, listener.Tags);
+
+    /// <summary>Counts the rules a connection got at accept; recorded once per faulted connection, never per message.</summary>
+    public void FaultsApplied(EchoListener listener, IReadOnlyList<EchoFault> rules)
+    {
+        if (!_faultsApplied.Enabled)
+        {
+            return;
+        }
+
+        foreach (var rule in rules)
+        {
+            var tags = listener.Tags;
+            tags.Add("fault.type", FaultTypeTag(rule.Type));
+            _faultsApplied.Add(1, tags);
+        }
+    }
 
     public void TlsHandshakeStarted(EchoListener listener) => _activeTlsHandshakes.Add(1, listener.Tags);
 
@@ -159,6 +178,16 @@ internal sealed class EchoServerMetrics : IDisposable
         }
     }
 
+    private static string FaultTypeTag(EchoFaultType type) => type switch
+    {
+        EchoFaultType.Latency => "latency",
+        EchoFaultType.Slice => "slice",
+        EchoFaultType.Limit => "limit",
+        EchoFaultType.Reset => "reset",
+        EchoFaultType.Refuse => "refuse",
+        _ => "blackhole",
+    };
+
     private static string? ErrorType(ConnectionCloseReason reason) => reason switch
     {
         ConnectionCloseReason.ConnectionReset => "connection_reset",
@@ -166,6 +195,7 @@ internal sealed class EchoServerMetrics : IDisposable
         ConnectionCloseReason.Error => "io_error",
         ConnectionCloseReason.SendTimeout => "send_timeout",
         ConnectionCloseReason.TlsHandshakeFailed => "tls_handshake_failed",
+        ConnectionCloseReason.FaultInjected => "fault_injected",
         _ => null,
     };
 

@@ -48,6 +48,9 @@ internal sealed class ServerContext : IDisposable
 
     public BoundedPool<SocketConnection> ConnectionPool { get; }
 
+    /// <summary>The fault rules and their seed; set once at start, before any accept, and only when there are rules.</summary>
+    public FaultPlan? Faults { get; set; }
+
     /// <summary>The next connection id; shared by every transport, so ids are unique within the server.</summary>
     public long NextConnectionId() => Interlocked.Increment(ref _lastConnectionId);
 

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace EchoKit.Internal;
 
@@ -20,6 +21,11 @@ internal sealed partial class SocketConnection
     /// </summary>
     public override void Start()
     {
+        if (Faults is { } faults)
+        {
+            StartFaults(faults);
+        }
+
         if (Context.Server.WantsAcceptedReport(Context.Logger))
         {
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
@@ -154,6 +160,20 @@ internal sealed partial class SocketConnection
                         SetPhase(ConnectionPhase.Send);
                         pending = socket.SendAsync(_args);
                         break;
+                    case ConnectionPhase.FaultDelay:
+                        if (ParkForFault())
+                        {
+                            // The fault timer (or an abort) resumes the pump; nothing is pending on the socket.
+                            return;
+                        }
+
+                        step = ConnectionPhase.FaultSend;
+                        continue;
+                    case ConnectionPhase.FaultSend:
+                        _args.SetBuffer(Buffer, _sendOffset, Faults!.PieceLeft);
+                        SetPhase(ConnectionPhase.FaultSend);
+                        pending = socket.SendAsync(_args);
+                        break;
                     default:
                         Close();
                         return;
@@ -220,7 +240,6 @@ internal sealed partial class SocketConnection
     /// <summary>Consumes the result of an operation (<paramref name="completed"/>) and picks the next step.</summary>
     private ConnectionPhase Advance(ConnectionPhase completed, SocketError error, int transferred)
     {
-
         if (completed == ConnectionPhase.Stopped)
         {
             // A stop claimed this idle connection and sent FIN; whatever the client still sends is discarded.
@@ -229,7 +248,7 @@ internal sealed partial class SocketConnection
 
         if (error != SocketError.Success)
         {
-            if (completed == ConnectionPhase.Send)
+            if (completed is ConnectionPhase.Send or ConnectionPhase.FaultSend)
             {
                 // A send cut short still handed part of the echo to the kernel, and the client may read it.
                 BytesSent += transferred;
@@ -269,11 +288,20 @@ internal sealed partial class SocketConnection
                     }
                 }
 
+                // The one test a connection without faults pays per receive.
+                if (Faults is { } faults)
+                {
+                    return OnFaultedReceive(faults);
+                }
+
                 return ConnectionPhase.Send;
 
             case ConnectionPhase.Drain:
                 // Discarded: the server is stopping and echoes nothing more; end when the client closes.
                 return transferred == 0 ? ConnectionPhase.Close : ConnectionPhase.Drain;
+
+            case ConnectionPhase.FaultSend:
+                return OnFaultSent(transferred);
 
             default:
                 BytesSent += transferred;
@@ -285,21 +313,28 @@ internal sealed partial class SocketConnection
                     return ConnectionPhase.Send;
                 }
 
-                if (IsClosing)
-                {
-                    return BeginDrain();
-                }
-
-                // A receive that filled the whole buffer means more data is almost surely waiting: read it
-                // into the buffer still held instead of paying for a zero-byte wait first.
-                if (Context.Options.WaitForDataBeforeAllocatingBuffer && _lastReceive < Buffer!.Length)
-                {
-                    ReleaseBuffer();
-                    return ConnectionPhase.WaitForData;
-                }
-
-                return ConnectionPhase.Receive;
+                return NextAfterEcho();
         }
+    }
+
+    /// <summary>The step after an echo was fully written (or discarded): drain if closing, else wait for or receive more.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ConnectionPhase NextAfterEcho()
+    {
+        if (IsClosing)
+        {
+            return BeginDrain();
+        }
+
+        // A receive that filled the whole buffer means more data is almost surely waiting: read it
+        // into the buffer still held instead of paying for a zero-byte wait first.
+        if (Context.Options.WaitForDataBeforeAllocatingBuffer && _lastReceive < Buffer!.Length)
+        {
+            ReleaseBuffer();
+            return ConnectionPhase.WaitForData;
+        }
+
+        return ConnectionPhase.Receive;
     }
 
     /// <summary>
@@ -309,8 +344,9 @@ internal sealed partial class SocketConnection
     /// </summary>
     private ConnectionPhase BeginDrain()
     {
-        if (CloseReason is not (ConnectionCloseReason.ServerStopping
-            or ConnectionCloseReason.LifetimeExceeded or ConnectionCloseReason.ByteLimitExceeded))
+        // A fault's close drains as the limits do, unless it must reset (limit:then=reset).
+        if (CloseReason is not (ConnectionCloseReason.ServerStopping or ConnectionCloseReason.LifetimeExceeded
+            or ConnectionCloseReason.ByteLimitExceeded or ConnectionCloseReason.FaultInjected) || Faults is { ResetOnClose: true })
         {
             return ConnectionPhase.Close;
         }

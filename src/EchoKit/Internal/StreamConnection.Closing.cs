@@ -30,6 +30,7 @@ internal abstract partial class StreamConnection
     {
         TryDecide(reason, SocketError.Success);
         Socket?.Dispose();
+        OnAborted();
     }
 
     /// <summary>
@@ -66,7 +67,7 @@ internal abstract partial class StreamConnection
         {
             Abort(ConnectionCloseReason.IdleTimeout);
         }
-        else if (limits.SendMs >= 0 && phase == ConnectionPhase.Send && quietFor > limits.SendMs)
+        else if (limits.SendMs >= 0 && phase is ConnectionPhase.Send or ConnectionPhase.FaultSend && quietFor > limits.SendMs)
         {
             Abort(ConnectionCloseReason.SendTimeout);
         }

@@ -69,6 +69,7 @@ internal abstract partial class StreamConnection
         Socket = socket;
         _phase = (int)phase;
         ResetClosing();
+        Faults = Context.Faults?.Decide(id, listener);
         BytesReceived = BytesSent = 0;
         _startTimestamp = Stopwatch.GetTimestamp();
         LastActivity = _startTick = Environment.TickCount64;
@@ -188,7 +189,7 @@ internal abstract partial class StreamConnection
     protected void ReportAccepted()
     {
         EchoServerLog.ConnectionAccepted(Context.Logger, Id, RemoteEndPoint, LocalEndPoint);
-        Context.Server.RaiseConnectionAccepted(Id, LocalEndPoint, RemoteEndPoint);
+        Context.Server.RaiseConnectionAccepted(Id, LocalEndPoint, RemoteEndPoint, Faults?.Rules);
     }
 
     /// <summary>Marks activity (a completed receive or send, or the start of a drain) for the time limits.</summary>
