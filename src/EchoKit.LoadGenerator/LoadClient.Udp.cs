@@ -78,40 +78,29 @@ public static partial class LoadClient
             }
         }
 
-        var histogram = new LatencyHistogram();
-        long messages = 0, sent = 0, verified = 0, lost = 0, outOfWindow = 0, mismatches = 0, errors = openErrors.Count;
-        var firstError = openErrors.First;
+        var tally = new LoadTally();
+        tally.AddErrors(openErrors.Count, openErrors.First);
+        long messages = 0, sent = 0, lost = 0, outOfWindow = 0;
         for (var i = 0; i < flows.Count; i++)
         {
             var flow = flows[i];
-            histogram.Add(flow.Histogram);
+            tally.Add(flow.Histogram, flow.VerifiedSoFar, flow.Mismatches);
             messages += flow.Messages;
             sent += flow.SentSoFar;
-            verified += flow.VerifiedSoFar;
             lost += flow.LostSoFar;
             outOfWindow += flow.OutOfWindow;
-            mismatches += flow.Mismatches;
             if (flow.Error is { } error)
             {
-                errors++;
-                firstError ??= $"flow {flowNumbers[i]}: {error}";
+                tally.AddErrors(1, $"flow {flowNumbers[i]}: {error}");
             }
         }
 
-        return new UdpEchoLoadResult
+        return new UdpEchoLoadResult(elapsed, tally, messages, options.MessageSize)
         {
-            Messages = messages,
-            Bytes = messages * options.MessageSize,
-            Elapsed = elapsed,
-            Latency = histogram.Summarize(),
             FlowsOpened = flows.Count,
             DatagramsSent = sent,
-            MessagesVerified = verified,
             DatagramsLost = lost,
             OutOfWindow = outOfWindow,
-            Mismatches = mismatches,
-            Errors = errors,
-            FirstError = firstError,
         };
 
         void OnFlowFailed()

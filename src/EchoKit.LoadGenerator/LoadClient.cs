@@ -84,34 +84,20 @@ public static partial class LoadClient
             }
         }
 
-        var histogram = new LatencyHistogram();
-        long messages = 0, mismatches = 0, verified = 0, errors = connectErrors.Count;
-        var firstError = connectErrors.First;
+        var tally = new LoadTally();
+        tally.AddErrors(connectErrors.Count, connectErrors.First);
+        long messages = 0;
         foreach (var connection in connections)
         {
-            histogram.Add(connection.Histogram);
+            tally.Add(connection.Histogram, connection.Verified, connection.Mismatches);
             messages += connection.Messages;
-            mismatches += connection.Mismatches;
-            verified += connection.Verified;
             if (connection.Error is { } error)
             {
-                errors++;
-                firstError ??= $"connection {connections.IndexOf(connection)}: {error}";
+                tally.AddErrors(1, $"connection {connections.IndexOf(connection)}: {error}");
             }
         }
 
-        return new EchoLoadResult
-        {
-            Messages = messages,
-            Bytes = messages * options.MessageSize,
-            Elapsed = elapsed,
-            Latency = histogram.Summarize(),
-            ConnectionsOpened = connections.Count,
-            Errors = errors,
-            Mismatches = mismatches,
-            MessagesVerified = verified,
-            FirstError = firstError,
-        };
+        return new EchoLoadResult(elapsed, tally, messages, options.MessageSize) { ConnectionsOpened = connections.Count };
     }
 
     /// <summary>
@@ -153,29 +139,16 @@ public static partial class LoadClient
             }
         }
 
-        var histogram = new LatencyHistogram();
-        long completed = 0, errors = 0, mismatches = 0, verified = 0;
-        string? firstError = null;
+        var tally = new LoadTally();
+        long completed = 0;
         foreach (var worker in workers)
         {
-            histogram.Add(worker.Histogram);
+            tally.Add(worker.Histogram, worker.Verified, worker.Mismatches);
+            tally.AddErrors(worker.Errors, worker.FirstError);
             completed += worker.Completed;
-            errors += worker.Errors;
-            mismatches += worker.Mismatches;
-            verified += worker.Verified;
-            firstError ??= worker.FirstError;
         }
 
-        return new ChurnResult
-        {
-            Connections = completed,
-            Elapsed = elapsed,
-            Latency = histogram.Summarize(),
-            Errors = errors,
-            Mismatches = mismatches,
-            ConnectionsVerified = verified,
-            FirstError = firstError,
-        };
+        return new ChurnResult(elapsed, tally) { Connections = completed };
     }
 
     /// <summary>

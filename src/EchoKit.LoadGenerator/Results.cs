@@ -1,8 +1,19 @@
+using EchoKit.LoadGenerator.Internal;
+
 namespace EchoKit.LoadGenerator;
 
 /// <summary>What a timed load measured: the real measurement window, the latency, and what went wrong.</summary>
 public abstract class LoadResult
 {
+    private protected LoadResult(TimeSpan elapsed, LoadTally tally)
+    {
+        Elapsed = elapsed;
+        Latency = tally.Histogram.Summarize();
+        Errors = tally.Errors;
+        Mismatches = tally.Mismatches;
+        FirstError = tally.FirstError;
+    }
+
     /// <summary>The real length of the measurement window.</summary>
     public TimeSpan Elapsed { get; init; }
 
@@ -22,6 +33,14 @@ public abstract class LoadResult
 /// <summary>What an echo load of messages (TCP) or datagrams (UDP) measured.</summary>
 public abstract class EchoMessagesResult : LoadResult
 {
+    private protected EchoMessagesResult(TimeSpan elapsed, LoadTally tally, long messages, int messageSize)
+        : base(elapsed, tally)
+    {
+        Messages = messages;
+        Bytes = messages * messageSize;
+        MessagesVerified = tally.Verified;
+    }
+
     /// <summary>Messages (or datagrams) fully echoed and verified within the measurement window.</summary>
     public long Messages { get; init; }
 
@@ -41,6 +60,11 @@ public abstract class EchoMessagesResult : LoadResult
 /// <summary>What a pipelined echo load over TCP measured (counts cover the measurement window only, except errors).</summary>
 public sealed class EchoLoadResult : EchoMessagesResult
 {
+    internal EchoLoadResult(TimeSpan elapsed, LoadTally tally, long messages, int messageSize)
+        : base(elapsed, tally, messages, messageSize)
+    {
+    }
+
     /// <summary>Connections that could be opened.</summary>
     public int ConnectionsOpened { get; init; }
 }
@@ -48,6 +72,9 @@ public sealed class EchoLoadResult : EchoMessagesResult
 /// <summary>What a connection-churn load measured.</summary>
 public sealed class ChurnResult : LoadResult
 {
+    internal ChurnResult(TimeSpan elapsed, LoadTally tally)
+        : base(elapsed, tally) => ConnectionsVerified = tally.Verified;
+
     /// <summary>Connections opened, echoed, verified and closed within the measurement window.</summary>
     public long Connections { get; init; }
 

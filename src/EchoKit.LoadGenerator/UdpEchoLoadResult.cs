@@ -1,3 +1,5 @@
+using EchoKit.LoadGenerator.Internal;
+
 namespace EchoKit.LoadGenerator;
 
 /// <summary>
@@ -7,6 +9,11 @@ namespace EchoKit.LoadGenerator;
 /// </summary>
 public sealed class UdpEchoLoadResult : EchoMessagesResult
 {
+    internal UdpEchoLoadResult(TimeSpan elapsed, LoadTally tally, long messages, int messageSize)
+        : base(elapsed, tally, messages, messageSize)
+    {
+    }
+
     /// <summary>Flows whose socket could be opened and connected.</summary>
     public int FlowsOpened { get; init; }
 
