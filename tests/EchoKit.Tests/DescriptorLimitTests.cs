@@ -6,10 +6,15 @@ using Microsoft.Win32.SafeHandles;
 
 namespace EchoKit.Tests;
 
+/// <summary>Runs alone: it counts the whole process's descriptors, which tests opening sockets in parallel would change (seen in CI).</summary>
+[CollectionDefinition(nameof(DescriptorLimitTests), DisableParallelization = true)]
+public class DescriptorLimitTestsDefinition;
+
 /// <summary>
 /// The descriptor-limit machinery on its own: reading RLIMIT_NOFILE and the open count, the budget arithmetic, the
 /// rate limit of its warning, and the reserve descriptor accepting and closing real loopback connections.
 /// </summary>
+[Collection(nameof(DescriptorLimitTests))]
 public class DescriptorLimitTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
