@@ -10,23 +10,29 @@ namespace EchoKit;
 /// One fault rule: how the server misbehaves on the connections it applies to, written
 /// <c>TYPE[:key=value[,key=value...]]</c> (see docs/FAULTS.md). Immutable; build one with a factory method
 /// (<see cref="Latency"/>, <see cref="Slice"/>, <see cref="Limit"/>, <see cref="Reset"/>, <see cref="Refuse"/>,
-/// <see cref="Blackhole"/>) or <see cref="Parse"/>, and <see cref="ToString"/> writes it back in the grammar.
-/// Put rules in <see cref="EchoServerOptions.Faults"/>; they apply to TCP and Unix socket connections.
+/// <see cref="Blackhole"/>, <see cref="Bandwidth"/>, <see cref="SlowClose"/>, <see cref="StallReads"/>,
+/// <see cref="Corrupt"/>, <see cref="Drop"/>, <see cref="Duplicate"/>, <see cref="Reorder"/>) or <see cref="Parse"/>,
+/// and <see cref="ToString"/> writes it back in the grammar. Put rules in <see cref="EchoServerOptions.Faults"/>, or
+/// change them on a running server through <see cref="EchoServer.Faults"/>.
 /// </summary>
 public sealed class EchoFault : IEquatable<EchoFault>
 {
     /// <summary>The types <see cref="Parse"/> knows, in the grammar's words.</summary>
-    private static readonly string[] SupportedTypes = ["latency", "slice", "limit", "reset", "refuse", "blackhole"];
+    private static readonly string[] SupportedTypes =
+        ["latency", "slice", "limit", "reset", "refuse", "blackhole", "bandwidth", "slow-close", "stall-reads", "corrupt", "drop", "duplicate", "reorder"];
 
-    /// <summary>Types of the catalog (issue 11) that are planned but not implemented: refused with a clear error rather than accepted and ignored.</summary>
-    private static readonly string[] PlannedTypes = ["bandwidth", "slow-close", "stall-reads", "corrupt", "drop", "duplicate", "reorder"];
+    /// <summary>How long <see cref="Reorder"/> holds a datagram back at most when no <c>hold=</c> is given.</summary>
+    private static readonly TimeSpan DefaultReorderHold = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The bytes between two flipped bits of <see cref="Corrupt"/> when no <c>every=</c> is given.</summary>
+    private const long DefaultCorruptEvery = 4096;
 
     private readonly string _text;
 
     private EchoFault(
         EchoFaultType type, TimeSpan delay = default, TimeSpan jitter = default, int minSize = 0, int maxSize = 0, long bytes = 0,
         EchoFaultClose closeMode = EchoFaultClose.Close, TimeSpan? after = null, double toxicity = 1, EchoTransport? targetTransport = null,
-        EndPoint? targetEndPoint = null)
+        EndPoint? targetEndPoint = null, long rate = 0)
     {
         Type = type;
         Delay = delay;
@@ -39,6 +45,7 @@ public sealed class EchoFault : IEquatable<EchoFault>
         Toxicity = toxicity;
         TargetTransport = targetTransport;
         TargetEndPoint = targetEndPoint;
+        Rate = rate;
         _text = Format();
     }
 
@@ -47,7 +54,9 @@ public sealed class EchoFault : IEquatable<EchoFault>
 
     /// <summary>
     /// <see cref="EchoFaultType.Latency"/>: the delay of each echo after its bytes arrived. <see cref="EchoFaultType.Slice"/>:
-    /// the pause between two pieces. <see cref="TimeSpan.Zero"/> for the other types.
+    /// the pause between two pieces. <see cref="EchoFaultType.SlowClose"/>: how long the server's close is held back.
+    /// <see cref="EchoFaultType.Reorder"/>: the longest a datagram waits for the next one before it is echoed anyway.
+    /// <see cref="TimeSpan.Zero"/> for the other types.
     /// </summary>
     public TimeSpan Delay { get; }
 
@@ -60,8 +69,15 @@ public sealed class EchoFault : IEquatable<EchoFault>
     /// <summary><see cref="EchoFaultType.Slice"/>: the largest piece in bytes; 0 otherwise.</summary>
     public int MaxSize { get; }
 
-    /// <summary><see cref="EchoFaultType.Limit"/>: the bytes echoed before the connection ends; 0 otherwise.</summary>
+    /// <summary>
+    /// <see cref="EchoFaultType.Limit"/>: the bytes echoed before the connection ends. <see cref="EchoFaultType.StallReads"/>:
+    /// the bytes read before reading stops. <see cref="EchoFaultType.Corrupt"/>: the mean number of echoed bytes per
+    /// flipped bit. 0 otherwise.
+    /// </summary>
     public long Bytes { get; }
+
+    /// <summary><see cref="EchoFaultType.Bandwidth"/>: the most bytes echoed per second on one connection; 0 otherwise.</summary>
+    public long Rate { get; }
 
     /// <summary>
     /// How the connection ends: after the limit (<see cref="EchoFaultType.Limit"/>, <c>then=</c>, default
@@ -78,13 +94,19 @@ public sealed class EchoFault : IEquatable<EchoFault>
     /// </summary>
     public TimeSpan? After { get; }
 
-    /// <summary>The fraction of connections the rule applies to, 0 to 1, decided once per connection at accept (<c>toxicity=</c>). Defaults to 1.</summary>
+    /// <summary>
+    /// The fraction of connections (stream) or datagrams (UDP) the rule applies to, 0 to 1 (<c>toxicity=</c>), decided
+    /// once per connection at accept or once per datagram. Defaults to 1.
+    /// </summary>
     public double Toxicity { get; }
 
-    /// <summary>The one transport the rule applies to (<c>on=tcp</c>, <c>on=unix</c>), or <see langword="null"/> for every stream transport it fits.</summary>
+    /// <summary>The one transport the rule applies to (<c>on=tcp</c>, <c>on=tls</c>, <c>on=unix</c>, <c>on=udp</c>), or <see langword="null"/> for every transport it fits.</summary>
     public EchoTransport? TargetTransport { get; }
 
-    /// <summary>The one listening endpoint the rule applies to (<c>on=127.0.0.1:7007</c>, <c>on=unix:/tmp/echo.sock</c>), or <see langword="null"/>.</summary>
+    /// <summary>
+    /// The one listening endpoint the rule applies to (<c>on=127.0.0.1:7007</c>, <c>on=unix:/tmp/echo.sock</c>; of the
+    /// listeners on that endpoint, those of transports the rule fits), or <see langword="null"/>.
+    /// </summary>
     public EndPoint? TargetEndPoint { get; }
 
     /// <summary>Each echo is written <paramref name="delay"/> ± <paramref name="jitter"/> after its bytes arrived; order is kept (<c>latency:delay=50ms,jitter=10ms</c>).</summary>
@@ -159,6 +181,65 @@ public sealed class EchoFault : IEquatable<EchoFault>
         return new EchoFault(EchoFaultType.Blackhole, after: closeAfter);
     }
 
+    /// <summary>Each echo is written at most <paramref name="bytesPerSecond"/> bytes per second (<c>bandwidth:rate=256KiB</c>).</summary>
+    /// <param name="bytesPerSecond">The rate, at least 1 byte per second.</param>
+    /// <returns>The rule.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
+    public static EchoFault Bandwidth(long bytesPerSecond)
+    {
+        ThrowIf(bytesPerSecond < 1 ? "must be at least 1 byte per second" : null, nameof(bytesPerSecond), bytesPerSecond);
+        return new EchoFault(EchoFaultType.Bandwidth, rate: bytesPerSecond);
+    }
+
+    /// <summary>When the client closes, the server's close (FIN) is held back for <paramref name="delay"/> (<c>slow-close:delay=1s</c>).</summary>
+    /// <param name="delay">The hold, more than zero; a server stop ends it within <see cref="EchoServerOptions.ShutdownTimeout"/>.</param>
+    /// <returns>The rule.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
+    public static EchoFault SlowClose(TimeSpan delay)
+    {
+        ThrowIf(delay == TimeSpan.Zero ? "must be more than zero" : CheckDuration(delay), nameof(delay), delay);
+        return new EchoFault(EchoFaultType.SlowClose, delay);
+    }
+
+    /// <summary>The server stops reading after <paramref name="after"/> bytes (echoing them first), so the client's writes back up (<c>stall-reads:after=64KiB</c>).</summary>
+    /// <param name="after">The bytes read before reading stops, zero or more.</param>
+    /// <returns>The rule.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
+    public static EchoFault StallReads(long after = 0)
+    {
+        ThrowIf(after < 0 ? "must be zero or more" : null, nameof(after), after);
+        return new EchoFault(EchoFaultType.StallReads, bytes: after);
+    }
+
+    /// <summary>One bit is flipped in roughly every <paramref name="every"/> echoed bytes, at positions drawn from the seed (<c>corrupt:every=4KiB</c>).</summary>
+    /// <param name="every">The mean bytes per flipped bit, at least 1. Defaults to 4 KiB.</param>
+    /// <returns>The rule.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
+    public static EchoFault Corrupt(long every = DefaultCorruptEvery)
+    {
+        ThrowIf(every < 1 ? "must be at least 1 byte" : null, nameof(every), every);
+        return new EchoFault(EchoFaultType.Corrupt, bytes: every);
+    }
+
+    /// <summary>A UDP datagram is not echoed (<c>drop:toxicity=0.1</c> drops one in ten).</summary>
+    /// <returns>The rule.</returns>
+    public static EchoFault Drop() => new(EchoFaultType.Drop);
+
+    /// <summary>A UDP datagram is echoed twice (<c>duplicate:toxicity=0.05</c>).</summary>
+    /// <returns>The rule.</returns>
+    public static EchoFault Duplicate() => new(EchoFaultType.Duplicate);
+
+    /// <summary>A UDP datagram is held back and echoed after the next one from the same source, or after <paramref name="hold"/> (<c>reorder:hold=100ms</c>).</summary>
+    /// <param name="hold">The longest a datagram is held, more than zero. <see langword="null"/> (the default): 100 ms.</param>
+    /// <returns>The rule.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
+    public static EchoFault Reorder(TimeSpan? hold = null)
+    {
+        var value = hold ?? DefaultReorderHold;
+        ThrowIf(value == TimeSpan.Zero ? "must be more than zero" : CheckDuration(value), nameof(hold), value);
+        return new EchoFault(EchoFaultType.Reorder, value);
+    }
+
     /// <summary>Reads a rule written <c>TYPE[:key=value[,key=value...]]</c>, such as <c>latency:delay=50ms,jitter=10ms,toxicity=0.3</c>.</summary>
     /// <param name="text">The rule. Durations and sizes use the grammar of every EchoKit option (<c>50ms</c>, <c>2s</c>, <c>4KiB</c>).</param>
     /// <returns>The rule.</returns>
@@ -195,9 +276,7 @@ public sealed class EchoFault : IEquatable<EchoFault>
         var typeName = (colon < 0 ? trimmed : trimmed[..colon]).Trim().ToLowerInvariant();
         if (!SupportedTypes.Contains(typeName))
         {
-            error = PlannedTypes.Contains(typeName)
-                ? $"the fault type '{typeName}' is not supported yet; the supported types are {string.Join(", ", SupportedTypes)}"
-                : $"'{typeName}' is not a fault type; the supported types are {string.Join(", ", SupportedTypes)}";
+            error = $"'{typeName}' is not a fault type; the types are {string.Join(", ", SupportedTypes)}";
             return false;
         }
 
@@ -239,17 +318,17 @@ public sealed class EchoFault : IEquatable<EchoFault>
     public EchoFault WithToxicity(double toxicity)
     {
         ThrowIf(CheckToxicity(toxicity), nameof(toxicity), toxicity);
-        return new EchoFault(Type, Delay, Jitter, MinSize, MaxSize, Bytes, CloseMode, After, toxicity, TargetTransport, TargetEndPoint);
+        return new EchoFault(Type, Delay, Jitter, MinSize, MaxSize, Bytes, CloseMode, After, toxicity, TargetTransport, TargetEndPoint, Rate);
     }
 
-    /// <summary>The same rule applied to one transport only (<c>on=tcp</c>, <c>on=unix</c>).</summary>
-    /// <param name="transport"><see cref="EchoTransport.Tcp"/> or <see cref="EchoTransport.Unix"/>; TLS and UDP are not supported yet.</param>
+    /// <summary>The same rule applied to one transport only (<c>on=tcp</c>, <c>on=tls</c>, <c>on=unix</c>, <c>on=udp</c>).</summary>
+    /// <param name="transport">A transport the rule fits: stream rules fit TCP, TLS and Unix, datagram rules UDP.</param>
     /// <returns>The new rule.</returns>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="transport"/> is not TCP or Unix.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The rule does not fit <paramref name="transport"/>.</exception>
     public EchoFault WithTarget(EchoTransport transport)
     {
-        ThrowIf(transport is EchoTransport.Tcp or EchoTransport.Unix ? null : "must be Tcp or Unix: faults on TLS and UDP are not supported yet", nameof(transport), transport);
-        return new EchoFault(Type, Delay, Jitter, MinSize, MaxSize, Bytes, CloseMode, After, Toxicity, transport, null);
+        ThrowIf(FitsTransport(Type, transport) ? null : $"must be one {SupportedTypes[(int)Type]} fits ({TransportsOf(Type)})", nameof(transport), transport);
+        return new EchoFault(Type, Delay, Jitter, MinSize, MaxSize, Bytes, CloseMode, After, Toxicity, transport, null, Rate);
     }
 
     /// <summary>The same rule applied to the connections of one listening endpoint only (<c>on=127.0.0.1:7007</c>).</summary>
@@ -265,7 +344,7 @@ public sealed class EchoFault : IEquatable<EchoFault>
             throw new ArgumentException($"A fault's endpoint must be an IPEndPoint or a UnixDomainSocketEndPoint, not {endPoint.GetType().Name}.", nameof(endPoint));
         }
 
-        return new EchoFault(Type, Delay, Jitter, MinSize, MaxSize, Bytes, CloseMode, After, Toxicity, null, endPoint);
+        return new EchoFault(Type, Delay, Jitter, MinSize, MaxSize, Bytes, CloseMode, After, Toxicity, null, endPoint, Rate);
     }
 
     /// <summary>The rule in the grammar <see cref="Parse"/> reads, with defaults left out: <c>latency:delay=50ms,jitter=10ms</c>.</summary>
@@ -286,7 +365,7 @@ public sealed class EchoFault : IEquatable<EchoFault>
     /// <summary>Whether the rule applies to connections of a listener of <paramref name="transport"/>, bound to <paramref name="bound"/> (configured as <paramref name="configured"/>).</summary>
     internal bool Fits(EchoTransport transport, EndPoint bound, EndPoint? configured)
     {
-        if (transport is not (EchoTransport.Tcp or EchoTransport.Unix))
+        if (!FitsTransport(Type, transport))
         {
             return false;
         }
@@ -305,6 +384,24 @@ public sealed class EchoFault : IEquatable<EchoFault>
         return true;
     }
 
+    /// <summary>The type's word in the grammar (<c>slow-close</c>), also the metric's <c>fault.type</c> tag.</summary>
+    internal static string TypeName(EchoFaultType type) => SupportedTypes[(int)type];
+
+    /// <summary>Whether a rule of <paramref name="type"/> can act on <paramref name="transport"/>: stream rules on TCP, TLS and Unix, datagram rules on UDP.</summary>
+    internal static bool FitsTransport(EchoFaultType type, EchoTransport transport) => type switch
+    {
+        EchoFaultType.Latency or EchoFaultType.Corrupt => true,
+        EchoFaultType.Drop or EchoFaultType.Duplicate or EchoFaultType.Reorder => transport == EchoTransport.Udp,
+        _ => transport != EchoTransport.Udp,
+    };
+
+    private static string TransportsOf(EchoFaultType type) => type switch
+    {
+        EchoFaultType.Latency or EchoFaultType.Corrupt => "tcp, tls, unix, udp",
+        EchoFaultType.Drop or EchoFaultType.Duplicate or EchoFaultType.Reorder => "udp",
+        _ => "tcp, tls, unix",
+    };
+
     private static string[] KeysOf(EchoFaultType type) => type switch
     {
         EchoFaultType.Latency => ["delay", "jitter"],
@@ -312,7 +409,13 @@ public sealed class EchoFault : IEquatable<EchoFault>
         EchoFaultType.Limit => ["bytes", "then"],
         EchoFaultType.Reset => ["after"],
         EchoFaultType.Refuse => ["mode"],
-        _ => ["close-after"],
+        EchoFaultType.Blackhole => ["close-after"],
+        EchoFaultType.Bandwidth => ["rate"],
+        EchoFaultType.SlowClose => ["delay"],
+        EchoFaultType.StallReads => ["after"],
+        EchoFaultType.Corrupt => ["every"],
+        EchoFaultType.Reorder => ["hold"],
+        _ => [],
     };
 
     private static string Usage(EchoFaultType type) => (type switch
@@ -322,8 +425,14 @@ public sealed class EchoFault : IEquatable<EchoFault>
         EchoFaultType.Limit => "limit:bytes=SIZE[,then=close|reset]",
         EchoFaultType.Reset => "reset[:after=TIME]",
         EchoFaultType.Refuse => "refuse[:mode=reset|close]",
-        _ => "blackhole[:close-after=TIME]",
-    }) + " plus toxicity=0..1 and on=tcp|unix|ENDPOINT (TIME such as 50ms or 2s, SIZE such as 4096 or 4KiB)";
+        EchoFaultType.Blackhole => "blackhole[:close-after=TIME]",
+        EchoFaultType.Bandwidth => "bandwidth:rate=SIZE (bytes per second)",
+        EchoFaultType.SlowClose => "slow-close:delay=TIME",
+        EchoFaultType.StallReads => "stall-reads[:after=SIZE]",
+        EchoFaultType.Corrupt => "corrupt[:every=SIZE]",
+        EchoFaultType.Reorder => "reorder[:hold=TIME]",
+        _ => SupportedTypes[(int)type],
+    }) + $" plus toxicity=0..1 and on={TransportsOf(type).Replace(", ", "|", StringComparison.Ordinal)}|ENDPOINT (TIME such as 50ms or 2s, SIZE such as 4096 or 4KiB)";
 
     private static bool TryBuild(EchoFaultType type, Dictionary<string, string> values, [NotNullWhen(true)] out EchoFault? fault, [NotNullWhen(false)] out string? error)
     {
@@ -333,7 +442,7 @@ public sealed class EchoFault : IEquatable<EchoFault>
         TimeSpan delay = default, jitter = default;
         TimeSpan? after = null;
         int minSize = 0, maxSize = 0;
-        long bytes = 0;
+        long bytes = 0, rate = 0;
         var close = type == EchoFaultType.Refuse ? EchoFaultClose.Reset : EchoFaultClose.Close;
         var toxicity = 1.0;
         EchoTransport? transport = null;
@@ -348,19 +457,24 @@ public sealed class EchoFault : IEquatable<EchoFault>
                 _ = Required("size") && Sizes(out minSize, out maxSize) && Duration("delay", out delay);
                 break;
             case EchoFaultType.Limit:
-                if (Required("bytes") && Value("bytes") is { } text)
-                {
-                    if (!ValueGrammar.TryParseSize(text, out bytes, out var sizeError))
-                    {
-                        Bad("bytes", text, $"is not {sizeError.What}{(sizeError.Detail is null ? "" : $" ({sizeError.Detail})")}");
-                    }
-                    else if (bytes < 1)
-                    {
-                        Bad("bytes", text, "must be at least 1 byte (refuse ends a connection before any byte)");
-                    }
-                }
-
-                _ = problem is null && CloseWord("then", out close);
+                _ = Required("bytes") && Size("bytes", 1, "must be at least 1 byte (refuse ends a connection before any byte)", out bytes) && CloseWord("then", out close);
+                break;
+            case EchoFaultType.Bandwidth:
+                _ = Required("rate") && Size("rate", 1, "must be at least 1 byte per second", out rate);
+                break;
+            case EchoFaultType.SlowClose:
+                _ = Required("delay") && Duration("delay", out delay) && Positive("delay", delay);
+                break;
+            case EchoFaultType.StallReads:
+                _ = Size("after", 0, "must be zero or more", out bytes);
+                break;
+            case EchoFaultType.Corrupt:
+                _ = Size("every", 1, "must be at least 1 byte", out bytes, DefaultCorruptEvery);
+                break;
+            case EchoFaultType.Drop or EchoFaultType.Duplicate:
+                break;
+            case EchoFaultType.Reorder:
+                _ = Duration("hold", out delay, DefaultReorderHold) && Positive("hold", delay);
                 break;
             case EchoFaultType.Reset:
                 _ = Duration("after", out var resetAfter);
@@ -393,24 +507,25 @@ public sealed class EchoFault : IEquatable<EchoFault>
 
         if (problem is null && Value("on") is { } on)
         {
-            switch (on.ToLowerInvariant())
+            transport = on.ToLowerInvariant() switch
             {
-                case "tcp":
-                    transport = EchoTransport.Tcp;
-                    break;
-                case "unix":
-                    transport = EchoTransport.Unix;
-                    break;
-                case "tls" or "udp":
-                    Bad("on", on, "is not supported yet: faults apply to tcp and unix only");
-                    break;
-                default:
-                    if (!ValueGrammar.TryParseEndPoint(on, allowUnix: true, out endPoint, out var endPointError))
-                    {
-                        Bad("on", on, $"is not tcp, unix or {endPointError.What}{(endPointError.Detail is null ? "" : $" ({endPointError.Detail})")}");
-                    }
-
-                    break;
+                "tcp" => EchoTransport.Tcp,
+                "tls" => EchoTransport.Tls,
+                "unix" => EchoTransport.Unix,
+                "udp" => EchoTransport.Udp,
+                _ => null,
+            };
+            if (transport is { } named && !FitsTransport(type, named))
+            {
+                Bad("on", on, $"is a transport {name} does not fit ({name} fits {TransportsOf(type)})");
+            }
+            else if (transport is null && !ValueGrammar.TryParseEndPoint(on, allowUnix: true, out endPoint, out var endPointError))
+            {
+                Bad("on", on, $"is not {TransportsOf(type)} or {endPointError.What}{(endPointError.Detail is null ? "" : $" ({endPointError.Detail})")}");
+            }
+            else if (endPoint is UnixDomainSocketEndPoint && !FitsTransport(type, EchoTransport.Unix))
+            {
+                Bad("on", on, $"is a Unix socket endpoint, which {name} does not fit ({name} fits {TransportsOf(type)})");
             }
         }
 
@@ -421,7 +536,7 @@ public sealed class EchoFault : IEquatable<EchoFault>
         }
 
         error = null;
-        fault = new EchoFault(type, delay, jitter, minSize, maxSize, bytes, close, after, toxicity, transport, endPoint);
+        fault = new EchoFault(type, delay, jitter, minSize, maxSize, bytes, close, after, toxicity, transport, endPoint, rate);
         return true;
 
         string? Value(string key) => values.TryGetValue(key, out var value) ? value : null;
@@ -439,9 +554,43 @@ public sealed class EchoFault : IEquatable<EchoFault>
             return false;
         }
 
-        bool Duration(string key, out TimeSpan value)
+        bool Positive(string key, TimeSpan value)
         {
-            value = default;
+            if (value > TimeSpan.Zero)
+            {
+                return true;
+            }
+
+            Bad(key, values[key], "must be more than zero");
+            return false;
+        }
+
+        bool Size(string key, long min, string rule, out long value, long absent = 0)
+        {
+            value = absent;
+            if (Value(key) is not { } text)
+            {
+                return true;
+            }
+
+            if (!ValueGrammar.TryParseSize(text, out value, out var sizeError))
+            {
+                Bad(key, text, $"is not {sizeError.What}{(sizeError.Detail is null ? "" : $" ({sizeError.Detail})")}");
+                return false;
+            }
+
+            if (value < min)
+            {
+                Bad(key, text, rule);
+                return false;
+            }
+
+            return true;
+        }
+
+        bool Duration(string key, out TimeSpan value, TimeSpan absent = default)
+        {
+            value = absent;
             if (Value(key) is not { } text)
             {
                 return true;
@@ -560,10 +709,37 @@ public sealed class EchoFault : IEquatable<EchoFault>
                 }
 
                 break;
-            default:
+            case EchoFaultType.Blackhole:
                 if (After is { } closeAfter)
                 {
                     keys.Add("close-after=" + ValueGrammar.FormatDuration(closeAfter));
+                }
+
+                break;
+            case EchoFaultType.Bandwidth:
+                keys.Add("rate=" + ValueGrammar.FormatSize(Rate));
+                break;
+            case EchoFaultType.SlowClose:
+                keys.Add("delay=" + ValueGrammar.FormatDuration(Delay));
+                break;
+            case EchoFaultType.StallReads:
+                if (Bytes > 0)
+                {
+                    keys.Add("after=" + ValueGrammar.FormatSize(Bytes));
+                }
+
+                break;
+            case EchoFaultType.Corrupt:
+                if (Bytes != DefaultCorruptEvery)
+                {
+                    keys.Add("every=" + ValueGrammar.FormatSize(Bytes));
+                }
+
+                break;
+            case EchoFaultType.Reorder:
+                if (Delay != DefaultReorderHold)
+                {
+                    keys.Add("hold=" + ValueGrammar.FormatDuration(Delay));
                 }
 
                 break;
@@ -576,7 +752,7 @@ public sealed class EchoFault : IEquatable<EchoFault>
 
         if (TargetTransport is { } transport)
         {
-            keys.Add("on=" + (transport == EchoTransport.Unix ? "unix" : "tcp"));
+            keys.Add("on=" + transport.ToString().ToLowerInvariant());
         }
         else if (TargetEndPoint is { } endPoint)
         {

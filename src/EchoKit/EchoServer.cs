@@ -43,7 +43,9 @@ public sealed partial class EchoServer : IAsyncDisposable
         _logger = (ILogger?)loggerFactory?.CreateLogger<EchoServer>() ?? NullLogger.Instance;
         _connections = new ConnectionSet(_options);
         _statistics = new ServerStatistics(_connections, _listeners);
-        _context = new ServerContext(this, _options, _logger, new EchoServerMetrics(meterFactory, _statistics, _listeners), _connections, _listeners);
+        var plan = new FaultPlan(_options.Faults, _options.FaultSeed ?? RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue), _options.FaultSelector, _logger);
+        _context = new ServerContext(this, _options, _logger, new EchoServerMetrics(meterFactory, _statistics, _listeners), _connections, _listeners, plan);
+        Faults = new EchoServerFaults(plan, OnFaultsChanged);
     }
 
     private enum State
@@ -67,6 +69,12 @@ public sealed partial class EchoServer : IAsyncDisposable
     /// <see cref="StartAsync"/> has completed.
     /// </summary>
     public IReadOnlyList<EchoListenerInfo> Listeners => _listeners.Infos;
+
+    /// <summary>
+    /// The fault rules in force, starting with <see cref="EchoServerOptions.Faults"/>: replace, add, remove or clear
+    /// them while the server runs (see <see cref="EchoServerFaults"/> for when a change reaches a connection).
+    /// </summary>
+    public EchoServerFaults Faults { get; }
 
     /// <summary>
     /// Binds every endpoint (TCP, Unix socket, UDP, TLS) and starts accepting and receiving. If any endpoint fails to
@@ -93,16 +101,14 @@ public sealed partial class EchoServer : IAsyncDisposable
         var udpListeners = new List<UdpEchoListener>();
         try
         {
-            var faults = _options.Faults.Count > 0 ? new FaultPlan(_options.Faults, _options.FaultSeed ?? RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue)) : null;
             foreach (var endPoint in _options.EndPoints)
             {
                 var listener = EchoListener.Bind(_context, endPoint);
-                faults?.AddListener(listener, endPoint);
+                _context.Faults.AddListener(listener, listener.Transport, listener.EndPoint, endPoint);
                 streamListeners.Add(listener);
                 infos.Add(new EchoListenerInfo(listener.EndPoint, listener.Transport));
             }
 
-            _context.Faults = faults;
             if (_options.UdpEndPoints.Count > 0)
             {
                 var policy = new UdpEchoPolicy(_options.Udp);
@@ -164,9 +170,10 @@ public sealed partial class EchoServer : IAsyncDisposable
             EchoServerLog.Listening(_logger, info.EndPoint, info.Transport);
         }
 
-        if (_context.Faults is { } plan)
+        if (!_context.Faults.Current.IsEmpty || _context.Faults.HasSelector)
         {
-            EchoServerLog.FaultsEnabled(_logger, string.Join("; ", plan.Rules), plan.Seed, _options.FaultSeed is null ? " (chosen at random; set FaultSeed to replay this run)" : "");
+            EchoServerLog.FaultsEnabled(_logger, _context.Faults.HasSelector ? $"{string.Join("; ", _context.Faults.Current.Rules)} and a selector" : string.Join("; ", _context.Faults.Current.Rules),
+                _context.Faults.Seed, _options.FaultSeed is null ? " (chosen at random; set FaultSeed to replay this run)" : "");
         }
 
         foreach (var listener in _listeners.Stream)
@@ -240,6 +247,13 @@ public sealed partial class EchoServer : IAsyncDisposable
 
     /// <summary>Connections and buffers rented from the pools and not returned; for tests.</summary>
     internal (long Connections, long Buffers) PoolOutstanding => (_context.ConnectionPool.Outstanding, _context.Buffers.Outstanding);
+
+    /// <summary>A change of the rules through <see cref="Faults"/>: logged, and raised on every live stream connection, which takes it up at its next echo.</summary>
+    private void OnFaultsChanged(FaultRuleSet rules)
+    {
+        EchoServerLog.FaultsChanged(_logger, rules.IsEmpty ? "none" : string.Join("; ", rules.Rules), _context.Faults.Seed);
+        _connections.ForEach(static c => c.OfferFaultChange());
+    }
 
     private void CancelDrain()
     {

@@ -137,19 +137,30 @@ public sealed class EchoServerOptions
     public bool KeepAlive { get; set; }
 
     /// <summary>
-    /// Fault rules applied to TCP and Unix socket connections (see <see cref="EchoFault"/> and docs/FAULTS.md): each
-    /// connection gets the rules that fit its listener (<c>on=</c>) and that its <c>toxicity</c> draw picks, decided once
-    /// at accept; of several rules of one type, the first picked applies. Defaults to empty: no fault, and an echo path
-    /// exactly as fast as without this feature.
+    /// Fault rules (see <see cref="EchoFault"/> and docs/FAULTS.md): each stream connection gets the rules that fit its
+    /// listener (transport and <c>on=</c>) and that its <c>toxicity</c> draw picks, decided once at accept; each UDP
+    /// datagram those its draw picks. Of several rules of one type, the first picked applies. The server's
+    /// <see cref="EchoServer.Faults"/> starts with these and can change them while it runs. Defaults to empty: no
+    /// fault, and an echo path as fast as without this feature.
     /// </summary>
     public IList<EchoFault> Faults { get; } = new List<EchoFault>();
 
     /// <summary>
     /// The seed of every random decision of <see cref="Faults"/> (which connections a <c>toxicity</c> picks, jitter,
-    /// slice sizes): with the same seed, rules and order of accepted connections, a run sees the same faults.
-    /// <see langword="null"/> picks a seed at start and logs it (event id 6), so a run can be replayed. Defaults to <see langword="null"/>.
+    /// slice sizes, dropped datagrams): with the same seed, rules and order of accepted connections (and of datagrams
+    /// per source), a run sees the same faults. <see langword="null"/> picks a seed when the server is made and logs it
+    /// with the rules (event id 7), so a run can be replayed. Defaults to <see langword="null"/>.
     /// </summary>
     public int? FaultSeed { get; set; }
+
+    /// <summary>
+    /// Picks the fault rules of each stream connection at accept, given its id, transport and endpoints (so a test can
+    /// fault "the third connection" or "clients from 127.0.0.5"): the rules it returns apply to that connection, still
+    /// subject to their <c>on=</c> and <c>toxicity</c>; <see langword="null"/> leaves the connection to
+    /// <see cref="Faults"/>. Called on the accept path, so it must be quick and must not block; one that throws is logged
+    /// (event id 48) and that connection gets no faults. UDP datagrams use <see cref="Faults"/> only. Defaults to <see langword="null"/>.
+    /// </summary>
+    public Func<FaultSelectionContext, IEnumerable<EchoFault>?>? FaultSelector { get; set; }
 
     /// <summary>
     /// Checks every setting and throws when one is invalid.
@@ -293,6 +304,7 @@ public sealed class EchoServerOptions
             NoDelay = NoDelay,
             KeepAlive = KeepAlive,
             FaultSeed = FaultSeed,
+            FaultSelector = FaultSelector,
         };
         foreach (var fault in Faults)
         {
@@ -325,6 +337,11 @@ public sealed class EchoServerOptions
     /// </summary>
     private void ValidateFaults(Action<string, string> fail)
     {
+        IEnumerable<(EchoTransport Transport, EndPoint EndPoint)> Listening() =>
+            EndPoints.Where(e => e is not null).Select(e => (e is UnixDomainSocketEndPoint ? EchoTransport.Unix : EchoTransport.Tcp, e))
+                .Concat(TlsEndPoints.Where(e => e is not null).Select(e => (EchoTransport.Tls, (EndPoint)e)))
+                .Concat(UdpEndPoints.Where(e => e is not null).Select(e => (EchoTransport.Udp, (EndPoint)e)));
+
         for (var i = 0; i < Faults.Count; i++)
         {
             var name = $"{nameof(Faults)}[{i}]";
@@ -333,12 +350,18 @@ public sealed class EchoServerOptions
             {
                 fail(name, "must not be null");
             }
-            else if (!EndPoints.Any(e => e is not null && fault.Fits(e is UnixDomainSocketEndPoint ? EchoTransport.Unix : EchoTransport.Tcp, e, null)))
+            else if (!Listening().Any(l => fault.Fits(l.Transport, l.EndPoint, null)))
             {
-                var where = fault.TargetTransport is { } t ? (t == EchoTransport.Unix ? "Unix socket endpoint" : "TCP endpoint")
-                    : fault.TargetEndPoint is { } e ? $"endpoint {e}"
-                    : "TCP or Unix socket endpoint";
-                fail(name, $"('{fault}') applies to no endpoint: EndPoints has no {where} (faults are not supported on TLS and UDP yet)");
+                var why = fault.TargetTransport switch
+                {
+                    EchoTransport.Unix => "EndPoints has no Unix socket endpoint",
+                    EchoTransport.Tcp => "EndPoints has no TCP endpoint",
+                    EchoTransport.Tls => "TlsEndPoints is empty",
+                    EchoTransport.Udp => "UdpEndPoints is empty",
+                    _ when fault.TargetEndPoint is { } e => $"there is no endpoint {e} of a transport the rule fits",
+                    _ => "there is no endpoint of a transport the rule fits",
+                };
+                fail(name, $"('{fault}') applies to no endpoint: {why}");
             }
         }
     }

@@ -55,14 +55,14 @@ public class FaultConfigurationTests
     {
         var settings = TestHelpers.LoopbackSettings();
         settings["EchoServer:Faults:0"] = "latency:delay=50ms";
-        settings["EchoServer:Faults:1"] = "bandwidth:rate=256KiB";
+        settings["EchoServer:Faults:1"] = "lag:delay=1s";
         settings["EchoServer:Faults:2"] = "latency:delay=fast";
         var builder = TestHelpers.Builder(settings);
         builder.Services.AddEchoServer(builder.Configuration.GetSection("EchoServer"));
 
         var ex = await TestHelpers.StartFailsAsync<OptionsValidationException>(builder);
 
-        Assert.Contains(ex.Failures, f => f.StartsWith("EchoServer:Faults:1: 'bandwidth:rate=256KiB' is not a fault rule (the fault type 'bandwidth' is not supported yet; the supported types are latency, slice, limit, reset, refuse, blackhole)", StringComparison.Ordinal));
+        Assert.Contains(ex.Failures, f => f.StartsWith("EchoServer:Faults:1: 'lag:delay=1s' is not a fault rule ('lag' is not a fault type; the types are latency, slice, limit, reset, refuse, blackhole, bandwidth, slow-close, stall-reads, corrupt, drop, duplicate, reorder)", StringComparison.Ordinal));
         Assert.Contains(ex.Failures, f => f.StartsWith("EchoServer:Faults:2: 'latency:delay=fast' is not a fault rule (latency: delay='fast' is not a time span", StringComparison.Ordinal));
         Assert.DoesNotContain(ex.Failures, f => f.Contains("Faults:0", StringComparison.Ordinal));
     }

@@ -3,20 +3,23 @@ using System.Diagnostics;
 namespace EchoKit.Internal;
 
 /// <summary>
-/// The faults of one connection, decided at accept (<see cref="FaultPlan.Decide(long, EchoListener)"/>), and the state that applies them:
-/// its random stream, the limit's count, the current slice piece, and at most one timer, which both wakes a pump
-/// parked by latency or a slice pause and fires the connection's deadline (reset <c>after</c>, blackhole
-/// <c>close-after</c>). Allocated only for a faulted connection, never per message; the pump is the only writer of the
-/// echo state, and the timer's state is guarded by <see cref="_gate"/>.
+/// The faults of one stream connection, decided at accept (<see cref="FaultPlan.Decide"/>), and the state that applies
+/// them: its random stream, the limit's count, the current piece, the bandwidth clock, the corruption countdown, and
+/// at most one timer, which both wakes a pump parked by a fault and fires the connection's deadline (reset
+/// <c>after</c>, blackhole <c>close-after</c>). Allocated only for a faulted connection, never per message; the pump is
+/// the only writer of the echo state (including <see cref="TakeLive"/>), and the timer's state is guarded by
+/// <see cref="_gate"/>. The pump of each transport (TCP/Unix, TLS) applies these to its own writes.
 /// </summary>
 internal sealed class ConnectionFaults : IDisposable
 {
     private readonly Lock _gate = new();
-    private readonly long _delay;
-    private readonly long _jitter;
     private readonly long _deadlineAfter;
+    private long _delay;
+    private long _jitter;
+    private long _bandwidthNext;
+    private long _corruptLeft;
     private FaultRandom _random;
-    private SocketConnection? _owner;
+    private StreamConnection? _owner;
     private Timer? _timer;
     private long _deadline = long.MaxValue;
     private long _wakeAt;
@@ -30,19 +33,16 @@ internal sealed class ConnectionFaults : IDisposable
         Rules = rules;
         _random = new FaultRandom(connectionKey ^ 0xD1B54A32D192ED03);
         LimitLeft = -1;
+        StallAfter = -1;
         foreach (var rule in rules)
         {
             switch (rule.Type)
             {
-                case EchoFaultType.Latency:
-                    HasLatency = true;
-                    _delay = ToTimestamp(rule.Delay);
-                    _jitter = ToTimestamp(rule.Jitter);
+                case EchoFaultType.Latency or EchoFaultType.Slice or EchoFaultType.Bandwidth or EchoFaultType.Corrupt or EchoFaultType.StallReads:
+                    TakeLiveRule(rule);
                     break;
-                case EchoFaultType.Slice:
-                    MinPiece = rule.MinSize;
-                    MaxPiece = rule.MaxSize;
-                    SliceDelay = ToTimestamp(rule.Delay);
+                case EchoFaultType.SlowClose:
+                    SlowCloseDelay = ToTimestamp(rule.Delay);
                     break;
                 case EchoFaultType.Limit:
                     LimitLeft = rule.Bytes;
@@ -56,8 +56,8 @@ internal sealed class ConnectionFaults : IDisposable
                 case EchoFaultType.Refuse:
                     Refuse = rule.CloseMode;
                     break;
-                default:
-                    Blackhole = true;
+                case EchoFaultType.Blackhole:
+                    TakeLiveRule(rule);
                     if (rule.After is { } closeAfter && !DeadlineResets)
                     {
                         _deadlineAfter = ToTimestamp(closeAfter);
@@ -68,25 +68,43 @@ internal sealed class ConnectionFaults : IDisposable
         }
     }
 
-    /// <summary>The rules this connection got, for <see cref="ConnectionAcceptedEventArgs.Faults"/>.</summary>
-    public IReadOnlyList<EchoFault> Rules { get; }
+    /// <summary>The rules this connection got, for <see cref="ConnectionAcceptedEventArgs.Faults"/>; <see cref="TakeLive"/> changes them.</summary>
+    public IReadOnlyList<EchoFault> Rules { get; private set; }
 
-    public bool HasLatency { get; }
+    /// <summary>The faults came from <see cref="EchoServerOptions.FaultSelector"/>: a change of the server's rules leaves them alone.</summary>
+    public bool FromSelector { get; set; }
+
+    public bool HasLatency { get; private set; }
 
     /// <summary>0 without a slice rule.</summary>
-    public int MinPiece { get; }
+    public int MinPiece { get; private set; }
 
-    public int MaxPiece { get; }
+    public int MaxPiece { get; private set; }
 
     /// <summary>The pause between pieces, in <see cref="Stopwatch"/> ticks.</summary>
-    public long SliceDelay { get; }
+    public long SliceDelay { get; private set; }
+
+    /// <summary>Bytes per second of a bandwidth rule; 0 without one.</summary>
+    public long Rate { get; private set; }
+
+    /// <summary>The mean bytes between two flipped bits; 0 without a corrupt rule.</summary>
+    public long CorruptEvery { get; private set; }
+
+    /// <summary>Bytes read before reading stops; -1 without a stall-reads rule.</summary>
+    public long StallAfter { get; private set; }
+
+    /// <summary>Bytes read so far, for <see cref="StallAfter"/>. Written by the pump only.</summary>
+    public long BytesRead { get; set; }
+
+    /// <summary>How long the server's FIN is held back after the client closed, in <see cref="Stopwatch"/> ticks; 0 without a slow-close rule.</summary>
+    public long SlowCloseDelay { get; }
 
     /// <summary>Bytes the limit still lets through; -1 without a limit rule. Written by the pump only.</summary>
     public long LimitLeft { get; set; }
 
     public bool LimitResets { get; }
 
-    public bool Blackhole { get; }
+    public bool Blackhole { get; private set; }
 
     /// <summary>A <c>reset</c> with <c>after=0</c>: RST before the pump's first step.</summary>
     public bool ResetsAtOnce { get; }
@@ -106,8 +124,92 @@ internal sealed class ConnectionFaults : IDisposable
         set => Volatile.Write(ref _resetOnClose, value);
     }
 
-    /// <summary>The size of the next piece of an echo with <paramref name="left"/> bytes left: all of it without a slice rule.</summary>
-    public int NextPiece(int left) => MinPiece == 0 ? left : Math.Min(left, _random.NextInt(MinPiece, MaxPiece));
+    /// <summary>Whether reading has to stop now: a stall-reads rule's bytes were read (and echoed).</summary>
+    public bool ReadsStalled => StallAfter >= 0 && BytesRead >= StallAfter;
+
+    /// <summary>Whether a running connection takes up rules of <paramref name="type"/> at its next echo when the server's rules change.</summary>
+    public static bool AppliesLive(EchoFaultType type) =>
+        type is EchoFaultType.Latency or EchoFaultType.Bandwidth or EchoFaultType.Slice or EchoFaultType.Blackhole
+            or EchoFaultType.Corrupt or EchoFaultType.StallReads;
+
+    /// <summary>
+    /// The size of the next piece of an echo with <paramref name="left"/> bytes left: all of it without a slice or
+    /// bandwidth rule; a bandwidth rule writes at most 1/50 s worth at a time, so the rate holds over short spans too.
+    /// </summary>
+    public int NextPiece(int left)
+    {
+        var piece = MinPiece == 0 ? left : Math.Min(left, _random.NextInt(MinPiece, MaxPiece));
+        return Rate == 0 ? piece : (int)Math.Min(piece, Math.Max(1, Rate / 50));
+    }
+
+    /// <summary>
+    /// When the next piece of <paramref name="bytes"/> may be written under the bandwidth rule (a <see cref="Stopwatch"/>
+    /// timestamp; 0 = now), and books it: the clock advances by the piece's share of a second, never banking idle time.
+    /// </summary>
+    public long BandwidthDue(int bytes)
+    {
+        if (Rate == 0)
+        {
+            return 0;
+        }
+
+        var now = Stopwatch.GetTimestamp();
+        var start = Math.Max(now, _bandwidthNext);
+        _bandwidthNext = start + (long)(bytes * (double)Stopwatch.Frequency / Rate);
+        return start > now ? start : 0;
+    }
+
+    /// <summary>Flips one bit in roughly every <see cref="CorruptEvery"/> bytes of <paramref name="echo"/>, at positions drawn from the seed.</summary>
+    public void Corrupt(Span<byte> echo)
+    {
+        if (CorruptEvery == 0)
+        {
+            return;
+        }
+
+        var at = 0L;
+        while (true)
+        {
+            if (_corruptLeft <= 0)
+            {
+                // Uniform from 1 to 2 * every - 1: the gaps average every bytes, and no two flips hit one byte.
+                _corruptLeft = CorruptEvery == 1 ? 1 : 1 + (long)(_random.NextDouble() * (2 * CorruptEvery - 1));
+            }
+
+            if (at + _corruptLeft > echo.Length)
+            {
+                _corruptLeft -= echo.Length - at;
+                return;
+            }
+
+            at += _corruptLeft;
+            _corruptLeft = 0;
+            echo[(int)at - 1] ^= (byte)(1 << _random.NextInt(0, 7));
+        }
+    }
+
+    /// <summary>
+    /// A change of the server's rules reaches this connection at its next echo: the per-echo rules (<see cref="AppliesLive"/>)
+    /// become <paramref name="live"/>, the rest (limit, reset, slow-close) stay as decided at accept. Returns the rules
+    /// that are new to it, for the metric. Called by the pump, between two echoes.
+    /// </summary>
+    public EchoFault[] TakeLive(EchoFault[] live)
+    {
+        var added = live.Where(r => !Rules.Contains(r)).ToArray();
+        HasLatency = false;
+        MinPiece = MaxPiece = 0;
+        SliceDelay = Rate = CorruptEvery = 0;
+        StallAfter = -1;
+        Blackhole = false;
+        foreach (var rule in live)
+        {
+            TakeLiveRule(rule);
+        }
+
+        Rules = [.. Rules.Where(r => !AppliesLive(r.Type)), .. live];
+        EnsureTimer();
+        return added;
+    }
 
     /// <summary>When the echo of bytes that arrived at <paramref name="arrived"/> is due: delay ± jitter, never before they arrived.</summary>
     public long LatencyDue(long arrived)
@@ -122,21 +224,11 @@ internal sealed class ConnectionFaults : IDisposable
     }
 
     /// <summary>Binds the state to its pump when the connection starts; creates the one timer only if a rule needs it.</summary>
-    public void Attach(SocketConnection owner)
+    public void Attach(StreamConnection owner)
     {
         _owner = owner;
         _live = true;
-        if (!HasLatency && SliceDelay == 0 && _deadlineAfter == 0)
-        {
-            return;
-        }
-
-        // No execution context flows into the timer: it belongs to the connection, not to whoever accepted it.
-        using (ExecutionContext.SuppressFlow())
-        {
-            _timer = new Timer(static s => ((ConnectionFaults)s!).OnTimer(), this, Timeout.Infinite, Timeout.Infinite);
-        }
-
+        EnsureTimer();
         if (_deadlineAfter > 0)
         {
             lock (_gate)
@@ -202,7 +294,60 @@ internal sealed class ConnectionFaults : IDisposable
     }
 
     /// <summary>Disposes the timer; <see cref="End"/> does it when the connection closes.</summary>
-    public void Dispose() => _timer?.Dispose();
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _timer?.Dispose();
+        }
+    }
+
+    /// <summary>The one timer, made when the first rule that parks the pump or sets a deadline needs it.</summary>
+    private void EnsureTimer()
+    {
+        if (_timer is not null || (!HasLatency && SliceDelay == 0 && Rate == 0 && StallAfter < 0 && SlowCloseDelay == 0 && _deadlineAfter == 0))
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            // No execution context flows into the timer: it belongs to the connection, not to whoever accepted it.
+            using (ExecutionContext.SuppressFlow())
+            {
+                _timer = new Timer(static s => ((ConnectionFaults)s!).OnTimer(), this, Timeout.Infinite, Timeout.Infinite);
+            }
+        }
+    }
+
+    private void TakeLiveRule(EchoFault rule)
+    {
+        switch (rule.Type)
+        {
+            case EchoFaultType.Latency:
+                HasLatency = true;
+                _delay = ToTimestamp(rule.Delay);
+                _jitter = ToTimestamp(rule.Jitter);
+                break;
+            case EchoFaultType.Slice:
+                MinPiece = rule.MinSize;
+                MaxPiece = rule.MaxSize;
+                SliceDelay = ToTimestamp(rule.Delay);
+                break;
+            case EchoFaultType.Bandwidth:
+                Rate = rule.Rate;
+                break;
+            case EchoFaultType.Corrupt:
+                CorruptEvery = rule.Bytes;
+                break;
+            case EchoFaultType.StallReads:
+                StallAfter = rule.Bytes;
+                break;
+            case EchoFaultType.Blackhole:
+                Blackhole = true;
+                break;
+        }
+    }
 
     private static long ToTimestamp(TimeSpan value) => (long)Math.Ceiling(value.Ticks * (double)Stopwatch.Frequency / TimeSpan.TicksPerSecond);
 

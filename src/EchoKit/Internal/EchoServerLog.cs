@@ -31,6 +31,12 @@ internal static partial class EchoServerLog
     [LoggerMessage(7, LogLevel.Information, "Fault injection on: {Rules}; seed {Seed}{SeedOrigin}.")]
     public static partial void FaultsEnabled(ILogger logger, string rules, int seed, string seedOrigin);
 
+    [LoggerMessage(8, LogLevel.Information, "Fault rules changed: {Rules}; seed {Seed}.")]
+    public static partial void FaultsChanged(ILogger logger, string rules, int seed);
+
+    [LoggerMessage(48, LogLevel.Warning, "The fault selector threw for connection {ConnectionId}; the connection gets no faults.")]
+    public static partial void FaultSelectorFailed(ILogger logger, Exception exception, long connectionId);
+
     [LoggerMessage(20, LogLevel.Debug, "Connection {ConnectionId} accepted from {RemoteEndPoint} on {LocalEndPoint}.")]
     public static partial void ConnectionAccepted(ILogger logger, long connectionId, EndPoint? remoteEndPoint, EndPoint? localEndPoint);
 

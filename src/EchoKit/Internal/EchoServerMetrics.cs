@@ -105,9 +105,17 @@ internal sealed class EchoServerMetrics : IDisposable
 
         foreach (var rule in rules)
         {
-            var tags = listener.Tags;
-            tags.Add("fault.type", FaultTypeTag(rule.Type));
-            _faultsApplied.Add(1, tags);
+            FaultApplied(listener.Tags, rule.Type);
+        }
+    }
+
+    /// <summary>One application of a rule of <paramref name="type"/> on the listener with <paramref name="listenerTags"/> (a connection, or a UDP datagram).</summary>
+    public void FaultApplied(TagList listenerTags, EchoFaultType type)
+    {
+        if (_faultsApplied.Enabled)
+        {
+            listenerTags.Add("fault.type", EchoFault.TypeName(type));
+            _faultsApplied.Add(1, listenerTags);
         }
     }
 
@@ -177,16 +185,6 @@ internal sealed class EchoServerMetrics : IDisposable
             _meter.Dispose();
         }
     }
-
-    private static string FaultTypeTag(EchoFaultType type) => type switch
-    {
-        EchoFaultType.Latency => "latency",
-        EchoFaultType.Slice => "slice",
-        EchoFaultType.Limit => "limit",
-        EchoFaultType.Reset => "reset",
-        EchoFaultType.Refuse => "refuse",
-        _ => "blackhole",
-    };
 
     private static string? ErrorType(ConnectionCloseReason reason) => reason switch
     {

@@ -1,100 +1,92 @@
 using System.Net;
+using Microsoft.Extensions.Logging;
 
 namespace EchoKit.Internal;
 
 /// <summary>
-/// The fault rules of one running server and the seed of their decisions. Built at start when
-/// <see cref="EchoServerOptions.Faults"/> is not empty (otherwise <see cref="ServerContext.Faults"/> stays null and no
-/// connection pays anything); read-only once the accept loops run.
+/// The fault rules of one server, their seed and the optional selector. The rules live in an immutable
+/// <see cref="FaultRuleSet"/> that <see cref="Replace"/> swaps whole, so an accept or a datagram reads one consistent
+/// set with one volatile read, and a server without rules pays that read and a length test.
 /// </summary>
 internal sealed class FaultPlan
 {
-    private readonly EchoFault[] _rules;
-    private readonly Dictionary<EchoListener, int[]> _rulesByListener = [];
+    private readonly Lock _gate = new();
+    private readonly List<FaultRuleSet.Place> _places = [];
+    private readonly Func<FaultSelectionContext, IEnumerable<EchoFault>?>? _selector;
+    private readonly ILogger _logger;
+    private FaultRuleSet _current;
 
-    public FaultPlan(IEnumerable<EchoFault> rules, int seed)
+    public FaultPlan(IEnumerable<EchoFault> rules, int seed, Func<FaultSelectionContext, IEnumerable<EchoFault>?>? selector, ILogger logger)
     {
-        _rules = [.. rules];
         Seed = seed;
+        _logger = logger;
+        _selector = selector;
+        _current = new FaultRuleSet([.. rules], _places, version: 0);
     }
 
     public int Seed { get; }
 
-    public IReadOnlyList<EchoFault> Rules => _rules;
+    /// <summary>The rules in force; replaced whole, never changed in place.</summary>
+    public FaultRuleSet Current => Volatile.Read(ref _current);
 
-    /// <summary>Notes which rules fit a stream listener (its transport and <c>on=</c>); called at start, before it accepts.</summary>
-    public void AddListener(EchoListener listener, EndPoint configured)
+    public bool HasSelector => _selector is not null;
+
+    /// <summary>Notes a listener (its transport, bound and configured endpoint) so rules with <c>on=</c> can be matched to it once per rule set.</summary>
+    public void AddListener(object listener, EchoTransport transport, EndPoint bound, EndPoint? configured)
     {
-        var fitting = Enumerable.Range(0, _rules.Length).Where(i => _rules[i].Fits(listener.Transport, listener.EndPoint, configured)).ToArray();
-        if (fitting.Length > 0)
+        lock (_gate)
         {
-            _rulesByListener[listener] = fitting;
+            _places.Add(new FaultRuleSet.Place(listener, transport, bound, configured));
+            Volatile.Write(ref _current, new FaultRuleSet(_current.Rules, _places, _current.Version));
+        }
+    }
+
+    /// <summary>Puts in force the rules <paramref name="change"/> makes of the current ones; returns the new set.</summary>
+    public FaultRuleSet Replace(Func<EchoFault[], EchoFault[]> change)
+    {
+        lock (_gate)
+        {
+            var next = new FaultRuleSet(change(_current.Rules), _places, _current.Version + 1);
+            Volatile.Write(ref _current, next);
+            return next;
         }
     }
 
     /// <summary>
-    /// The faults of the connection with accept ordinal <paramref name="ordinal"/> (its id) on <paramref name="listener"/>,
-    /// or <see langword="null"/> when none applies. Each rule's toxicity draw depends only on the seed, the ordinal and the
-    /// rule's index, so the same run decides the same; of several picked rules of one type, the first applies.
+    /// The faults of stream connection <paramref name="id"/> (its accept ordinal) on <paramref name="listener"/>, or
+    /// <see langword="null"/> when none applies: from the selector when there is one and it answers, else from the
+    /// current rules. A selector that throws is logged and the connection gets no faults.
     /// </summary>
-    public ConnectionFaults? Decide(long ordinal, EchoListener listener)
+    public ConnectionFaults? Decide(long id, EchoListener listener, EndPoint? local, EndPoint? remote)
     {
-        return _rulesByListener.TryGetValue(listener, out var fitting) ? Decide(ordinal, fitting) : null;
-    }
-
-    /// <summary>The faults of connection <paramref name="ordinal"/> among the rules at <paramref name="fitting"/> (indices into the rules).</summary>
-    public ConnectionFaults? Decide(long ordinal, int[] fitting)
-    {
-        var key = FaultRandom.ConnectionKey(Seed, ordinal);
-        List<EchoFault>? picked = null;
-        foreach (var index in fitting)
+        var set = Current;
+        if (_selector is null)
         {
-            var rule = _rules[index];
-            if (picked?.Exists(r => r.Type == rule.Type) == true)
-            {
-                continue;
-            }
-
-            if (rule.Toxicity >= 1 || FaultRandom.RuleDraw(key, index) < rule.Toxicity)
-            {
-                (picked ??= []).Add(rule);
-            }
+            return set.IsEmpty ? null : set.Decide(id, Seed, listener, liveOnly: false, out _);
         }
 
-        return picked is null ? null : new ConnectionFaults([.. picked], key);
-    }
-}
+        FaultRuleSet own;
+        try
+        {
+            if (_selector(new FaultSelectionContext(id, listener.Transport, local, remote)) is not { } chosen)
+            {
+                return set.IsEmpty ? null : set.Decide(id, Seed, listener, liveOnly: false, out _);
+            }
 
-/// <summary>
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny, fast generator whose every output is a pure function of its state,
-/// so a draw depends only on where it was seeded from. Never <see cref="Random.Shared"/>: that would make runs unrepeatable.
-/// </summary>
-internal struct FaultRandom(ulong state)
-{
-    private const ulong Golden = 0x9E3779B97F4A7C15;
+            own = new FaultRuleSet([.. chosen.Where(r => r is not null)], _places, version: -1);
+        }
+        catch (Exception ex)
+        {
+            EchoServerLog.FaultSelectorFailed(_logger, ex, id);
+            return null;
+        }
 
-    private ulong _state = state;
+        var faults = own.Decide(id, Seed, listener, liveOnly: false, out _);
+        if (faults is not null)
+        {
+            faults.FromSelector = true;
+        }
 
-    /// <summary>The key of one connection: the seed and the accept ordinal, mixed.</summary>
-    public static ulong ConnectionKey(int seed, long ordinal) => Mix(Mix((ulong)(uint)seed ^ 0xA0761D6478BD642F) ^ (ulong)ordinal);
-
-    /// <summary>The toxicity draw, in [0, 1), of rule <paramref name="ruleIndex"/> for a connection: independent of other rules and of any other draw.</summary>
-    public static double RuleDraw(ulong connectionKey, int ruleIndex) => ToUnit(Mix(connectionKey + ((ulong)ruleIndex + 1) * Golden));
-
-    public ulong Next() => Mix(_state += Golden);
-
-    /// <summary>A draw in [0, 1).</summary>
-    public double NextDouble() => ToUnit(Next());
-
-    /// <summary>A draw from <paramref name="min"/> to <paramref name="max"/>, both included.</summary>
-    public int NextInt(int min, int max) => min == max ? min : (int)(min + (long)(Next() % (ulong)((long)max - min + 1)));
-
-    private static double ToUnit(ulong value) => (value >> 11) * (1.0 / (1UL << 53));
-
-    private static ulong Mix(ulong z)
-    {
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
-        return z ^ (z >> 31);
+        return faults;
     }
 }

@@ -19,9 +19,9 @@ internal sealed class ServerContext : IDisposable
 
     private long _lastConnectionId;
 
-    public ServerContext(EchoServer server, EchoServerOptions options, ILogger logger, EchoServerMetrics metrics, ConnectionSet connections, ServerListeners listeners)
+    public ServerContext(EchoServer server, EchoServerOptions options, ILogger logger, EchoServerMetrics metrics, ConnectionSet connections, ServerListeners listeners, FaultPlan faults)
     {
-        (Server, Options, Logger, Metrics, Connections, Listeners) = (server, options, logger, metrics, connections, listeners);
+        (Server, Options, Logger, Metrics, Connections, Listeners, Faults) = (server, options, logger, metrics, connections, listeners, faults);
         var bufferSize = options.ReceiveBufferSize;
         Buffers = new BoundedPool<byte[]>(() => GC.AllocateUninitializedArray<byte>(bufferSize, pinned: true),
             Math.Clamp(MaxRetainedBufferBytes / bufferSize, 16, 1024));
@@ -48,8 +48,8 @@ internal sealed class ServerContext : IDisposable
 
     public BoundedPool<SocketConnection> ConnectionPool { get; }
 
-    /// <summary>The fault rules and their seed; set once at start, before any accept, and only when there are rules.</summary>
-    public FaultPlan? Faults { get; set; }
+    /// <summary>The fault rules, their seed and selector; without rules a connection pays one read and a test at accept.</summary>
+    public FaultPlan Faults { get; }
 
     /// <summary>The next connection id; shared by every transport, so ids are unique within the server.</summary>
     public long NextConnectionId() => Interlocked.Increment(ref _lastConnectionId);

@@ -10,11 +10,14 @@ namespace EchoKit.Internal;
 /// </summary>
 internal sealed partial class SocketConnection
 {
-    /// <summary>When a parked pump is due to write (a <see cref="Stopwatch"/> timestamp).</summary>
+    /// <summary>When a parked pump is due to go on (a <see cref="Stopwatch"/> timestamp; <see cref="long.MaxValue"/>: only a close wakes it).</summary>
     private long _faultWakeAt;
 
-    /// <summary>Called by the connection's fault timer at its deadline: RST (<c>reset:after=</c>) or FIN (<c>blackhole:close-after=</c>).</summary>
-    public void EndByFault(bool reset)
+    /// <summary>What a parked pump does when it wakes: write (the held echo, its next piece) or close (slow-close, stall-reads).</summary>
+    private ConnectionPhase _afterPark = ConnectionPhase.FaultSend;
+
+    /// <inheritdoc/>
+    public override void EndByFault(bool reset)
     {
         if (!reset)
         {
@@ -31,12 +34,12 @@ internal sealed partial class SocketConnection
         Abort(ConnectionCloseReason.FaultInjected);
     }
 
-    /// <summary>The fault timer's wake-up of a parked pump: the held echo (or its next piece) is written now.</summary>
-    public void ResumeAfterFault()
+    /// <summary>The fault timer's wake-up of a parked pump: the held echo (or its next piece) is written now, or the held close made.</summary>
+    public override void ResumeAfterFault()
     {
         try
         {
-            Run(ConnectionPhase.FaultSend);
+            Run(_afterPark);
         }
         catch (Exception ex)
         {
@@ -49,7 +52,7 @@ internal sealed partial class SocketConnection
         // Under the set's lock (or the fault timer's gate): never run the pump here, hand it to the thread pool.
         if (Faults?.Wake() == true)
         {
-            _resume = ConnectionPhase.FaultSend;
+            _resume = _afterPark == ConnectionPhase.FaultSend ? ConnectionPhase.FaultSend : ConnectionPhase.Close;
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         }
     }
@@ -80,10 +83,11 @@ internal sealed partial class SocketConnection
     /// <summary>A receive of <c>_sendCount</c> bytes completed on a faulted connection: what to echo, and when.</summary>
     private ConnectionPhase OnFaultedReceive(ConnectionFaults faults)
     {
+        faults.BytesRead += _sendCount;
         if (faults.Blackhole)
         {
             _sendCount = 0;
-            return NextAfterEcho();
+            return AfterFaultedEcho(faults);
         }
 
         if (faults.LimitLeft >= 0)
@@ -104,14 +108,16 @@ internal sealed partial class SocketConnection
             }
         }
 
+        // Once per received byte, before the first piece: a piece written again after a partial send is not flipped twice.
+        faults.Corrupt(Buffer.AsSpan(_sendOffset, _sendCount));
         faults.PieceLeft = faults.NextPiece(_sendCount);
+        var due = faults.BandwidthDue(faults.PieceLeft);
         if (faults.HasLatency)
         {
-            _faultWakeAt = faults.LatencyDue(Stopwatch.GetTimestamp());
-            return ConnectionPhase.FaultDelay;
+            due = Math.Max(due, faults.LatencyDue(Stopwatch.GetTimestamp()));
         }
 
-        return ConnectionPhase.FaultSend;
+        return due > 0 ? Park(due, ConnectionPhase.FaultSend) : ConnectionPhase.FaultSend;
     }
 
     /// <summary>A write of (part of) a piece completed: the rest of the piece, the next piece after the slice pause, or the usual next step.</summary>
@@ -131,19 +137,40 @@ internal sealed partial class SocketConnection
         if (_sendCount > 0)
         {
             faults.PieceLeft = faults.NextPiece(_sendCount);
-            if (faults.SliceDelay > 0)
-            {
-                _faultWakeAt = Stopwatch.GetTimestamp() + faults.SliceDelay;
-                return ConnectionPhase.FaultDelay;
-            }
-
-            return ConnectionPhase.FaultSend;
+            var due = Math.Max(faults.SliceDelay > 0 ? Stopwatch.GetTimestamp() + faults.SliceDelay : 0, faults.BandwidthDue(faults.PieceLeft));
+            return due > 0 ? Park(due, ConnectionPhase.FaultSend) : ConnectionPhase.FaultSend;
         }
 
-        return NextAfterEcho();
+        return AfterFaultedEcho(faults);
     }
 
-    /// <summary>Parks the pump until <see cref="_faultWakeAt"/>; <see langword="false"/> when it should write at once instead.</summary>
+    /// <summary>
+    /// After an echo of a faulted connection: as usual, unless stall-reads has read its bytes, in which case the pump
+    /// stops reading for good (holding no buffer) and only a close (a time limit, stop, the client's reset) ends it.
+    /// </summary>
+    private ConnectionPhase AfterFaultedEcho(ConnectionFaults faults)
+    {
+        if (!faults.ReadsStalled || IsClosing)
+        {
+            return NextAfterEcho();
+        }
+
+        ReleaseBuffer();
+        return Park(long.MaxValue, ConnectionPhase.Close);
+    }
+
+    /// <summary>slow-close: the client closed; the server's close (FIN) follows after the rule's delay, or at once on a stop's abort.</summary>
+    private ConnectionPhase HoldClose(ConnectionFaults faults) => Park(Stopwatch.GetTimestamp() + faults.SlowCloseDelay, ConnectionPhase.Close);
+
+    /// <summary>The next step parks the pump until <paramref name="wakeAt"/>, then goes on with <paramref name="then"/>.</summary>
+    private ConnectionPhase Park(long wakeAt, ConnectionPhase then)
+    {
+        _faultWakeAt = wakeAt;
+        _afterPark = then;
+        return ConnectionPhase.FaultDelay;
+    }
+
+    /// <summary>Parks the pump until <see cref="_faultWakeAt"/>; <see langword="false"/> when it should go on at once instead.</summary>
     private bool ParkForFault()
     {
         SetPhase(ConnectionPhase.FaultDelay);

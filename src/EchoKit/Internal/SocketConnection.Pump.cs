@@ -21,6 +21,7 @@ internal sealed partial class SocketConnection
     /// </summary>
     public override void Start()
     {
+        CatchUpFaultChange();
         if (Faults is { } faults)
         {
             StartFaults(faults);
@@ -167,7 +168,7 @@ internal sealed partial class SocketConnection
                             return;
                         }
 
-                        step = ConnectionPhase.FaultSend;
+                        step = _afterPark;
                         continue;
                     case ConnectionPhase.FaultSend:
                         _args.SetBuffer(Buffer, _sendOffset, Faults!.PieceLeft);
@@ -269,7 +270,7 @@ internal sealed partial class SocketConnection
                     // End of stream: the client shut down its sending side (or a stop woke the receive);
                     // every byte received has already been echoed.
                     TryDecide(ConnectionCloseReason.ClientClosed, SocketError.Success);
-                    return ConnectionPhase.Close;
+                    return Faults is { SlowCloseDelay: > 0 } slowClose ? HoldClose(slowClose) : ConnectionPhase.Close;
                 }
 
                 BytesReceived += transferred;
@@ -288,7 +289,12 @@ internal sealed partial class SocketConnection
                     }
                 }
 
-                // The one test a connection without faults pays per receive.
+                // The tests a connection without faults pays per receive.
+                if (FaultsChanged)
+                {
+                    TakeUpFaultChange();
+                }
+
                 if (Faults is { } faults)
                 {
                     return OnFaultedReceive(faults);

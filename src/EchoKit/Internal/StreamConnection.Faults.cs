@@ -5,11 +5,31 @@ namespace EchoKit.Internal;
 /// <summary>The fault rules of a stream connection (see docs/FAULTS.md): decided once at accept, in <see cref="Begin"/>.</summary>
 internal abstract partial class StreamConnection
 {
+    /// <summary>Set when the server's rules changed; the pump takes the change up at its next echo.</summary>
+    private int _faultsChanged;
+
+    /// <summary>The version of the server's rules <see cref="Faults"/> was decided from.</summary>
+    private int _faultsVersion;
+
     /// <summary>
-    /// The faults decided for this connection at accept, or <see langword="null"/> for the usual connection without any,
-    /// so a pump pays one null test per receive. TLS listeners get none yet.
+    /// The faults decided for this connection at accept (or taken up since), or <see langword="null"/> for the usual
+    /// connection without any, so a pump pays one null test per receive.
     /// </summary>
     protected ConnectionFaults? Faults { get; private set; }
+
+    /// <summary>Whether the server's rules changed since this connection's faults were decided: the pump calls <see cref="TakeUpFaultChange"/>.</summary>
+    protected bool FaultsChanged => Volatile.Read(ref _faultsChanged) != 0;
+
+    /// <summary>The server's rules changed: called for each live connection, under the set's lock, so it only raises a flag.</summary>
+    public void OfferFaultChange() => Volatile.Write(ref _faultsChanged, 1);
+
+    /// <summary>Called by the fault timer at the connection's deadline: RST (<c>reset:after=</c>) or FIN (<c>blackhole:close-after=</c>).</summary>
+    public virtual void EndByFault(bool reset) => Abort(ConnectionCloseReason.FaultInjected);
+
+    /// <summary>Called by the fault timer when a pump parked by a fault is due to go on.</summary>
+    public virtual void ResumeAfterFault()
+    {
+    }
 
     /// <summary>
     /// Turns the connection away when a <c>refuse</c> rule picked it: RST (linger 0) or FIN, before any byte, counted
@@ -34,6 +54,46 @@ internal abstract partial class StreamConnection
         return true;
     }
 
+    /// <summary>
+    /// Once a connection is in the set: a change of the rules made between its decision and its entry was not offered to
+    /// it (the set did not hold it yet), so it is taken up at the first echo.
+    /// </summary>
+    protected void CatchUpFaultChange()
+    {
+        if (Context.Faults.Current.Version != _faultsVersion)
+        {
+            OfferFaultChange();
+        }
+    }
+
+    /// <summary>
+    /// Between two echoes, on the pump: the per-echo rules of the server's new rule set replace this connection's, by
+    /// the same draws as at accept (the seed and the id). Faults from the selector stay as they are.
+    /// </summary>
+    protected void TakeUpFaultChange()
+    {
+        Volatile.Write(ref _faultsChanged, 0);
+        if (Faults?.FromSelector == true)
+        {
+            return;
+        }
+
+        var plan = Context.Faults;
+        var set = plan.Current;
+        _faultsVersion = set.Version;
+        var fresh = set.Decide(Id, plan.Seed, Listener, liveOnly: true, out var live);
+        if (Faults is { } current)
+        {
+            Context.Metrics.FaultsApplied(Listener, current.TakeLive(live ?? []));
+        }
+        else if (fresh is not null)
+        {
+            Faults = fresh;
+            Context.Metrics.FaultsApplied(Listener, fresh.Rules);
+            fresh.Attach(this);
+        }
+    }
+
     /// <summary>Called after <see cref="Abort"/> closed the socket: a pump parked by a fault must wake to see it.</summary>
     protected virtual void OnAborted()
     {
@@ -53,5 +113,13 @@ internal abstract partial class StreamConnection
         {
             // Already closed; the peer sees whatever close came first.
         }
+    }
+
+    /// <summary>The faults of this connection at accept: the selector's or the server's rules, and the rules' version.</summary>
+    private void DecideFaults(FaultPlan plan, EchoListener listener)
+    {
+        _faultsChanged = 0;
+        _faultsVersion = plan.Current.Version;
+        Faults = plan.Decide(Id, listener, LocalEndPoint, RemoteEndPoint);
     }
 }

@@ -69,12 +69,12 @@ internal abstract partial class StreamConnection
         Socket = socket;
         _phase = (int)phase;
         ResetClosing();
-        Faults = Context.Faults?.Decide(id, listener);
         BytesReceived = BytesSent = 0;
         _startTimestamp = Stopwatch.GetTimestamp();
         LastActivity = _startTick = Environment.TickCount64;
         var options = Context.Options;
-        if (options.MaxConnectionsPerAddress is not null || Context.Server.WantsConnectionDetails(Context.Logger))
+        var faults = Context.Faults;
+        if (options.MaxConnectionsPerAddress is not null || faults.HasSelector || Context.Server.WantsConnectionDetails(Context.Logger))
         {
             LocalEndPoint = TryGet(static s => s.LocalEndPoint, socket);
             RemoteEndPoint = TryGet(static s => s.RemoteEndPoint, socket);
@@ -83,6 +83,7 @@ internal abstract partial class StreamConnection
         RemoteAddress = options.MaxConnectionsPerAddress is not null && RemoteEndPoint is IPEndPoint ip
             ? (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address)
             : null;
+        DecideFaults(faults, listener);
     }
 
     /// <summary>Turns away a connection the set did not admit: closes it, releases this object, and reports the rejection.</summary>

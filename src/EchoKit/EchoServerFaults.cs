@@ -1,0 +1,77 @@
+using EchoKit.Internal;
+
+namespace EchoKit;
+
+/// <summary>
+/// The fault rules of a server, changeable while it runs (<see cref="EchoServer.Faults"/>). A change applies to new
+/// connections (and UDP datagrams) at once, and to existing connections at their next echo for the rules that act
+/// per echo: latency, bandwidth, slice, blackhole, corrupt and stall-reads; a connection keeps the limit, reset and
+/// slow-close it got at accept. Connections whose faults came from <see cref="EchoServerOptions.FaultSelector"/> keep
+/// them. Thread-safe; each change is logged (event id 8).
+/// </summary>
+public sealed class EchoServerFaults
+{
+    private readonly FaultPlan _plan;
+    private readonly Action<FaultRuleSet> _changed;
+
+    internal EchoServerFaults(FaultPlan plan, Action<FaultRuleSet> changed)
+    {
+        _plan = plan;
+        _changed = changed;
+    }
+
+    /// <summary>
+    /// The seed of every random decision of the rules: <see cref="EchoServerOptions.FaultSeed"/>, or the one chosen at
+    /// random when the server was made (logged with the rules, so a run can be replayed).
+    /// </summary>
+    public int Seed => _plan.Seed;
+
+    /// <summary>The rules in force, in order: a snapshot that later changes do not alter.</summary>
+    public IReadOnlyList<EchoFault> Rules => _plan.Current.ReadOnlyRules;
+
+    /// <summary>Puts <paramref name="rules"/> in force instead of the current ones.</summary>
+    /// <param name="rules">The new rules, in order; may be empty.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="rules"/> or one of its rules is <see langword="null"/>.</exception>
+    public void Replace(IEnumerable<EchoFault> rules)
+    {
+        ArgumentNullException.ThrowIfNull(rules);
+        EchoFault[] next = [.. rules];
+        if (Array.IndexOf(next, null) is var index and >= 0)
+        {
+            throw new ArgumentNullException(nameof(rules), $"The fault rule at index {index} is null.");
+        }
+
+        Change(_ => next);
+    }
+
+    /// <summary>Adds <paramref name="rule"/> after the current rules.</summary>
+    /// <param name="rule">The rule.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="rule"/> is <see langword="null"/>.</exception>
+    public void Add(EchoFault rule)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        Change(current => [.. current, rule]);
+    }
+
+    /// <summary>Removes the first rule equal to <paramref name="rule"/> (the same text).</summary>
+    /// <param name="rule">The rule.</param>
+    /// <returns>Whether a rule was removed.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="rule"/> is <see langword="null"/>.</exception>
+    public bool Remove(EchoFault rule)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        var removed = false;
+        Change(current =>
+        {
+            var index = Array.IndexOf(current, rule);
+            removed = index >= 0;
+            return removed ? [.. current[..index], .. current[(index + 1)..]] : current;
+        });
+        return removed;
+    }
+
+    /// <summary>Removes every rule: new connections and datagrams get no faults, existing connections none at their next echo.</summary>
+    public void Clear() => Change(_ => []);
+
+    private void Change(Func<EchoFault[], EchoFault[]> change) => _changed(_plan.Replace(change));
+}
