@@ -510,7 +510,7 @@ public sealed class FaultInjectionTests : IDisposable
     /// <summary>
     /// Reads until <paramref name="expected"/> bytes came, or the server closed (FIN) or reset (RST); records each receive's size.
     /// </summary>
-    private static async Task<(byte[] Data, List<int> Receives, Ending End)> ReadAsync(Socket client, int expected)
+    internal static async Task<(byte[] Data, List<int> Receives, Ending End)> ReadAsync(Socket client, int expected)
     {
         using var cts = new CancellationTokenSource(TestHelpers.Timeout);
         using var all = new MemoryStream();
@@ -542,7 +542,7 @@ public sealed class FaultInjectionTests : IDisposable
 
     private static Task<EchoServer> StartAsync(params string[] rules) => StartAsync(rules, configure: null);
 
-    private static async Task<EchoServer> StartAsync(string[] rules, Action<EchoServer>? configure, Action<EchoServerOptions>? options = null)
+    internal static async Task<EchoServer> StartAsync(string[] rules, Action<EchoServer>? configure, Action<EchoServerOptions>? options = null)
     {
         var server = new EchoServer(TestHelpers.LoopbackOptions(o =>
         {
