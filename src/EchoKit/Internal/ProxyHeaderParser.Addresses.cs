@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Globalization;
 
 namespace EchoKit.Internal;
 
@@ -73,8 +72,7 @@ internal static partial class ProxyHeaderParser
                 break;
             }
 
-            if (groups == IPv6Groups || group.IsEmpty || group.Length > 4
-                || !ushort.TryParse(group, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var value))
+            if (groups == IPv6Groups || !TryParseHexGroup(group, out var value))
             {
                 return false;
             }
@@ -121,4 +119,34 @@ internal static partial class ProxyHeaderParser
         address[(gap * 2)..tailStart].Clear();
         return true;
     }
+
+    private static bool TryParseHexGroup(ReadOnlySpan<byte> group, out ushort value)
+    {
+        value = 0;
+        if (group.IsEmpty || group.Length > 4)
+        {
+            return false;
+        }
+
+        foreach (var c in group)
+        {
+            var digit = HexDigit(c);
+            if (digit < 0)
+            {
+                return false;
+            }
+
+            value = (ushort)((value << 4) | digit);
+        }
+
+        return true;
+    }
+
+    private static int HexDigit(byte c) => c switch
+    {
+        >= (byte)'0' and <= (byte)'9' => c - '0',
+        >= (byte)'a' and <= (byte)'f' => c - 'a' + 10,
+        >= (byte)'A' and <= (byte)'F' => c - 'A' + 10,
+        _ => -1,
+    };
 }
