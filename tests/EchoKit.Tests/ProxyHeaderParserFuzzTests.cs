@@ -10,7 +10,7 @@ namespace EchoKit.Tests;
 /// <summary>Property tests of the PROXY header parser with CsCheck: generated valid headers, their prefixes and mutations, and noise.</summary>
 public class ProxyHeaderParserFuzzTests
 {
-    private const int Iterations = 2_000;
+    private const int Iterations = 5_000;
 
     private static readonly Gen<IPAddress> IPv4 = Gen.Byte.Array[4].Select(b => new IPAddress(b));
 
@@ -102,6 +102,29 @@ public class ProxyHeaderParserFuzzTests
             Assert.InRange(consumed, 0, bytes.Length);
             Assert.Equal(first == ProxyParseStatus.Complete && header.Family is ProxyFamily.Inet or ProxyFamily.Inet6 && header.Command == ProxyCommand.Proxy, header.HasAddresses);
         }, iter: Iterations * 2, threads: 1);
+
+    /// <summary>
+    /// The pump parses again from the start after every receive, so the verdict may only move forward as bytes arrive:
+    /// Incomplete until it becomes Invalid (for one reason, for good) or Complete (with one length, for good).
+    /// </summary>
+    [Fact]
+    public void The_verdict_never_changes_once_reached_as_bytes_arrive() =>
+        Gen.Select(AnyHeader, Gen.Int[0, int.MaxValue], Gen.Byte, Gen.Byte.Array[0, 8]).Sample((generated, where, value, more) =>
+        {
+            var bytes = Concat(generated.Bytes, more);
+            bytes[where % generated.Bytes.Length] = value;
+            var (verdict, consumed, error) = (ProxyParseStatus.Incomplete, 0, ProxyHeaderError.None);
+            for (var length = 0; length <= bytes.Length; length++)
+            {
+                var now = Parse(bytes.AsSpan(0, length), out _, out var nowConsumed, out var nowError);
+                if (verdict != ProxyParseStatus.Incomplete)
+                {
+                    Assert.True((verdict, consumed, error) == (now, nowConsumed, nowError), $"{length} bytes gave {now} {nowError} after {verdict} {error}");
+                }
+
+                (verdict, consumed, error) = (now, nowConsumed, nowError);
+            }
+        }, iter: Iterations / 2, threads: 1);
 
     /// <summary>
     /// The parser's own IPv6 text reading agrees with the runtime's on colon-hex forms, valid or not (group counts,

@@ -209,6 +209,7 @@ public class ProxyHeaderParserTests
     [InlineData("PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n", nameof(ProxyHeaderError.InvalidPort))]
     [InlineData("PROXY TCP4 1.2.3.4 5.6.7.8 1 0x10\r\n", nameof(ProxyHeaderError.InvalidPort))]
     [InlineData("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\r\n", nameof(ProxyHeaderError.InvalidPort))]
+    [InlineData("PROXY TCP4 1.2.3.4 5.6.7.8 1 65535\x99\n", nameof(ProxyHeaderError.InvalidPort))]
     public void An_invalid_v1_line_is_rejected_for_its_reason(string line, string reasonName)
     {
         var reason = Enum.Parse<ProxyHeaderError>(reasonName);

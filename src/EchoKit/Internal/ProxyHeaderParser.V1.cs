@@ -38,22 +38,18 @@ internal static partial class ProxyHeaderParser
         }
 
         var lf = window.IndexOf((byte)'\n');
-        var complete = lf >= 0;
+        var complete = lf >= 0 && window[lf - 1] == '\r';
         ReadOnlySpan<byte> line;
         if (complete)
         {
-            if (window[lf - 1] != '\r')
-            {
-                return Fail(ProxyHeaderError.Malformed, ref error);
-            }
-
             line = window[V1Prefix.Length..(lf - 1)];
         }
         else
         {
-            // A CR as the last byte received may be the start of the CRLF.
-            line = window[V1Prefix.Length..];
-            line = line[^1] == '\r' ? line[..^1] : line;
+            // A CR as the last byte received may be the start of the CRLF. A bare LF ends the line as Malformed, but
+            // only after the fields before it are judged as they were before it arrived, so the reason never changes.
+            line = lf >= 0 ? window[V1Prefix.Length..lf] : window[V1Prefix.Length..];
+            line = lf < 0 && line[^1] == '\r' ? line[..^1] : line;
         }
 
         Span<byte> source = stackalloc byte[16];
@@ -62,6 +58,11 @@ internal static partial class ProxyHeaderParser
         if (status == ProxyParseStatus.Invalid)
         {
             return status;
+        }
+
+        if (lf >= 0 && !complete)
+        {
+            return Fail(ProxyHeaderError.Malformed, ref error);
         }
 
         if (!complete)
