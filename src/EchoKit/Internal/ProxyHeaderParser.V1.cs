@@ -87,7 +87,8 @@ internal static partial class ProxyHeaderParser
 
     /// <summary>
     /// Reads the fields after <c>PROXY </c>. A field cut off by the end of what has arrived (<paramref name="complete"/>
-    /// false) is only checked as a prefix (its alphabet and length) and gives Incomplete; a whole field is checked fully.
+    /// false) is only checked as a prefix (a port fully, an address for its alphabet and length) and gives Incomplete; a
+    /// whole field is checked fully. Complete here means every field that has arrived is valid.
     /// </summary>
     private static ProxyParseStatus ParseV1Fields(ReadOnlySpan<byte> line, bool complete, Span<byte> source, Span<byte> destination, out ProxyFamily family, out (int Source, int Destination) ports, ref ProxyHeaderError error)
     {
