@@ -28,4 +28,17 @@ public enum ConnectionRejectionReason
     /// (RST, or FIN with <c>mode=close</c>); it is counted as rejected, never as accepted.
     /// </summary>
     FaultInjected = 5,
+
+    /// <summary>
+    /// <see cref="EchoServerOptions.ProxyProtocol"/> is on and the connection did not start with a valid PROXY header:
+    /// none (the bytes were something else), a malformed or unsupported one, one longer than
+    /// <see cref="ProxyProtocolOptions.MaxHeaderLength"/>, or the client closed before it was complete. Nothing was echoed.
+    /// </summary>
+    ProxyHeaderInvalid = 6,
+
+    /// <summary>The PROXY header was not complete within <see cref="ProxyProtocolOptions.HeaderTimeout"/>. Nothing was echoed.</summary>
+    ProxyHeaderTimeout = 7,
+
+    /// <summary>The connection came from outside <see cref="ProxyProtocolOptions.TrustedNetworks"/>, so its PROXY header could not be trusted.</summary>
+    ProxyUntrusted = 8,
 }

@@ -43,6 +43,9 @@ public sealed class EchoServerOptions
     /// <summary>Settings of the TLS listeners: certificate, protocols, client certificates, handshake timeout. Defaults to a <see cref="TlsEchoOptions"/> with its defaults.</summary>
     public TlsEchoOptions Tls { get; } = new();
 
+    /// <summary>The PROXY protocol on the stream listeners, for a server behind a load balancer; off by default.</summary>
+    public ProxyProtocolOptions ProxyProtocol { get; } = new();
+
     /// <summary>
     /// Whether an endpoint on <see cref="IPAddress.IPv6Any"/> (TCP, TLS or UDP) also accepts IPv4 clients (a
     /// dual-mode socket). Defaults to <see langword="true"/>.
@@ -210,6 +213,7 @@ public sealed class EchoServerOptions
         ValidateIPEndPoints(TlsEndPoints, nameof(TlsEndPoints), seen);
         Udp.AddValidationErrors(Fail);
         Tls.AddValidationErrors(Fail, TlsEndPoints.Count > 0);
+        ProxyProtocol.AddValidationErrors(Fail, ReceiveBufferSize);
 
         if (Backlog <= 0)
         {
@@ -328,6 +332,7 @@ public sealed class EchoServerOptions
 
         copy.Udp.CopyFrom(Udp);
         copy.Tls.CopyFrom(Tls);
+        copy.ProxyProtocol.CopyFrom(ProxyProtocol);
         return copy;
     }
 

@@ -191,6 +191,37 @@ internal sealed class EndPointListOption(
 /// The fault rules (<see cref="EchoServerOptions.Faults"/>), added to those already set; a rule holds commas
 /// (<c>latency:delay=50ms,jitter=10ms</c>), so several in one string are separated by <c>;</c> only.
 /// </summary>
+internal sealed class NetworkListOption(string property, string flag, string help, Func<EchoServerOptions, IList<IPNetwork>> get)
+    : EchoServerOptionDescription(property, flag, "cidr", help)
+{
+    public override bool IsList => true;
+
+    public override string Format(EchoServerOptions options) => FormatList(get(options), n => n.ToString());
+
+    public override string? FindBrokenRule(object? value) => null;
+
+    public override bool TryRead(string text, OptionSource source, out object? value, out ValueError error)
+    {
+        var trimmed = text.Trim();
+        var parsed = IPNetwork.TryParse(trimmed.Contains('/', StringComparison.Ordinal) ? trimmed : WholeAddress(trimmed), out var network);
+        value = parsed ? network : null;
+        error = parsed ? default : new ValueError("a network", "write ADDRESS/PREFIX, such as 127.0.0.0/8, 10.1.2.3/32 or ::1/128, or one address");
+        return parsed;
+
+        static string WholeAddress(string address) => IPAddress.TryParse(address, out var ip)
+            ? $"{address}/{(ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128)}"
+            : address;
+    }
+
+    public override void Apply(EchoServerOptions options, IReadOnlyList<object?> values)
+    {
+        foreach (var value in values)
+        {
+            get(options).Add((IPNetwork)value!);
+        }
+    }
+}
+
 internal sealed class FaultListOption(string property, string flag, string help)
     : EchoServerOptionDescription(property, flag, "rule", help)
 {
@@ -294,8 +325,18 @@ internal static class EchoServerOptionCatalog
         Boolean("Tls." + nameof(TlsEchoOptions.ClientCertificateRequired), "--tls-client-certificate-required",
             "Demand a client certificate, validated by the system against a trusted root.",
             o => o.Tls.ClientCertificateRequired, (o, v) => o.Tls.ClientCertificateRequired = v),
+        Boolean("ProxyProtocol." + nameof(ProxyProtocolOptions.Enabled), "--proxy-protocol",
+            "Expect a PROXY protocol header (v1 or v2, as HAProxy's send-proxy sends) at the start of every TCP, TLS and Unix socket connection.",
+            o => o.ProxyProtocol.Enabled, (o, v) => o.ProxyProtocol.Enabled = v),
+        new NetworkListOption("ProxyProtocol." + nameof(ProxyProtocolOptions.TrustedNetworks), "--proxy-trusted",
+            "A network a load balancer may connect from (repeatable), such as 10.0.0.0/8; with none, every source is trusted.",
+            o => o.ProxyProtocol.TrustedNetworks),
+        Duration("ProxyProtocol." + nameof(ProxyProtocolOptions.HeaderTimeout), "--proxy-header-timeout", "How long a connection has, from accept, to deliver its whole PROXY header.",
+            o => o.ProxyProtocol.HeaderTimeout, (o, v) => o.ProxyProtocol.HeaderTimeout = v),
+        Count("ProxyProtocol." + nameof(ProxyProtocolOptions.MaxHeaderLength), "--proxy-max-header-length", "The longest PROXY v2 header accepted, in bytes, TLVs included.",
+            o => o.ProxyProtocol.MaxHeaderLength, (o, v) => o.ProxyProtocol.MaxHeaderLength = v),
         new FaultListOption(nameof(EchoServerOptions.Faults), "--fault",
-            "A fault rule for TCP and Unix socket connections (repeatable), such as latency:delay=50ms,jitter=10ms or reset:after=2s,toxicity=0.1; see docs/FAULTS.md."),
+            "A fault rule (repeatable), such as latency:delay=50ms,jitter=10ms, reset:after=2s,toxicity=0.1 or drop:toxicity=0.1 (UDP); see docs/FAULTS.md."),
         OptionalCount(nameof(EchoServerOptions.FaultSeed), "--fault-seed", "The seed of the fault rules' random decisions, so a run can be replayed; off picks one at start and logs it.",
             o => o.FaultSeed, (o, v) => o.FaultSeed = v),
     ];

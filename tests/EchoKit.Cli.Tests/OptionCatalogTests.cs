@@ -26,6 +26,7 @@ public partial class OptionCatalogTests
         ["Tls.ServerCertificateSelector"] = "a callback",
         ["Tls.ClientCertificateValidation"] = "a callback",
         ["Tls.ConfigureAuthentication"] = "a callback",
+        ["FaultSelector"] = "a callback",
     };
 
     /// <summary>
@@ -46,7 +47,7 @@ public partial class OptionCatalogTests
         {
             foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
             {
-                if (property.PropertyType == typeof(UdpEchoOptions) || property.PropertyType == typeof(TlsEchoOptions))
+                if (property.PropertyType == typeof(UdpEchoOptions) || property.PropertyType == typeof(TlsEchoOptions) || property.PropertyType == typeof(ProxyProtocolOptions))
                 {
                     foreach (var nested in OptionsOf(property.PropertyType, property.Name + "."))
                     {

@@ -127,7 +127,7 @@ public class DescriptorLimitTests
     [Fact]
     public void Throttle_lets_one_message_through_per_interval_and_counts_the_rest()
     {
-        var throttle = new DescriptorLog.Throttle(TimeSpan.FromSeconds(1));
+        var throttle = new LogThrottle(TimeSpan.FromSeconds(1));
         var start = Stopwatch.GetTimestamp();
         var second = Stopwatch.Frequency;
 
@@ -148,7 +148,7 @@ public class DescriptorLimitTests
     [Fact]
     public async Task Throttle_lets_exactly_one_of_many_racing_threads_through()
     {
-        var throttle = new DescriptorLog.Throttle(TimeSpan.FromSeconds(1));
+        var throttle = new LogThrottle(TimeSpan.FromSeconds(1));
         var now = Stopwatch.GetTimestamp();
         var entered = 0;
         using var go = new ManualResetEventSlim();

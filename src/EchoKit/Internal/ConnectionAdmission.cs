@@ -54,6 +54,27 @@ internal sealed class ConnectionAdmission
         return true;
     }
 
+    /// <summary>
+    /// The per-address part of <see cref="TryAdmit"/>, for a connection admitted without an address whose real one
+    /// became known later (from its PROXY header); on failure the connection keeps only its general slot.
+    /// </summary>
+    public bool TryAdmitAddress(IPAddress remoteAddress)
+    {
+        if (_maxPerAddress is not { } max)
+        {
+            return true;
+        }
+
+        _perAddress.TryGetValue(remoteAddress, out var perAddress);
+        if (perAddress >= max)
+        {
+            return false;
+        }
+
+        _perAddress[remoteAddress] = perAddress + 1;
+        return true;
+    }
+
     /// <summary>Gives back the slot of a connection that was admitted.</summary>
     public void Release(IPAddress? remoteAddress)
     {

@@ -9,6 +9,9 @@ internal enum ConnectionPhase
     /// <summary>Admitted, not yet started: the accepted event and log come first.</summary>
     Start,
 
+    /// <summary>PROXY protocol on: the header is being read, bounded by <see cref="ProxyProtocolOptions.HeaderTimeout"/>; nothing is echoed yet.</summary>
+    ProxyHeader,
+
     /// <summary>TLS only: the handshake is running, bounded by <see cref="TlsEchoOptions.HandshakeTimeout"/>.</summary>
     Handshake,
 

@@ -1,3 +1,5 @@
+using System.Net;
+
 namespace EchoKit.Internal;
 
 /// <summary>
@@ -39,12 +41,36 @@ internal sealed class ConnectionSet
 
                 _head = connection;
                 _live++;
-                counters.Accepted++;
+                if (!connection.AwaitsProxyHeader)
+                {
+                    counters.Accepted++;
+                }
+
                 return true;
             }
 
             counters.Rejected++;
             return false;
+        }
+    }
+
+    /// <summary>
+    /// A connection admitted while it awaited its PROXY header has it: its real client's address now takes its
+    /// per-address slot (<paramref name="remoteAddress"/>, when a per-address limit is on), and it counts as accepted.
+    /// </summary>
+    public bool TryConfirmProxied(StreamConnection connection, IPAddress? remoteAddress, out ConnectionRejectionReason rejection)
+    {
+        lock (_lock)
+        {
+            if (remoteAddress is not null && !_admission.TryAdmitAddress(remoteAddress))
+            {
+                rejection = ConnectionRejectionReason.MaxConnectionsPerAddressExceeded;
+                return false;
+            }
+
+            connection.Listener.Counters.Accepted++;
+            rejection = default;
+            return true;
         }
     }
 
@@ -57,12 +83,20 @@ internal sealed class ConnectionSet
         }
     }
 
-    /// <summary>Takes a closed connection out of the set and folds its counts into its listener's totals.</summary>
-    public void Remove(StreamConnection connection, ConnectionCloseReason reason)
+    /// <summary>
+    /// Takes a closed connection out of the set and folds its counts into its listener's totals; one turned away
+    /// while it awaited its PROXY header (<paramref name="rejected"/>) counts as rejected, never as accepted.
+    /// </summary>
+    public void Remove(StreamConnection connection, ConnectionCloseReason reason, bool rejected = false)
     {
         var counters = connection.Listener.Counters;
         lock (_lock)
         {
+            if (rejected)
+            {
+                counters.Rejected++;
+            }
+
             if (connection.Previous is not null)
             {
                 connection.Previous.Next = connection.Next;

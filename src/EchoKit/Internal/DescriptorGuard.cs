@@ -19,8 +19,8 @@ internal sealed class DescriptorGuard : IDisposable
     private readonly ServerContext _context;
     private readonly DescriptorBudget _budget;
     private readonly ReserveDescriptor _reserve;
-    private readonly DescriptorLog.Throttle _warnings = new();
-    private readonly DescriptorLog.Throttle _reserveWarnings = new(TimeSpan.FromSeconds(10));
+    private readonly LogThrottle _warnings = new();
+    private readonly LogThrottle _reserveWarnings = new(TimeSpan.FromSeconds(10));
 
     private DescriptorGuard(ServerContext context, DescriptorBudget budget, ReserveDescriptor reserve)
     {

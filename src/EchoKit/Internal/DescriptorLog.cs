@@ -6,7 +6,7 @@ namespace EchoKit.Internal;
 
 /// <summary>
 /// The descriptor limit's log messages, in the ranges of <see cref="EchoServerLog"/>: 6 (server lifecycle) and
-/// 46-47 (faults). The rejection warning is rate-limited through a <see cref="Throttle"/>: a client flood at the
+/// 46-47 (faults). The rejection warning is rate-limited through a <see cref="LogThrottle"/>: a client flood at the
 /// limit must not become a log flood.
 /// </summary>
 internal static partial class DescriptorLog
@@ -20,45 +20,12 @@ internal static partial class DescriptorLog
     [LoggerMessage(47, LogLevel.Warning, "The reserve file descriptor could not be re-opened; until it is, connections that find no descriptor wait in the backlog.")]
     public static partial void ReserveLost(ILogger logger);
 
-    /// <summary>Logs event 46 (a connection closed for the descriptor limit) at most once per <see cref="Throttle.Interval"/>, counting the rest.</summary>
-    public static void Rejected(ILogger logger, Throttle throttle, EndPoint? localEndPoint, in DescriptorBudget budget)
+    /// <summary>Logs event 46 (a connection closed for the descriptor limit) at most once per <see cref="LogThrottle.Interval"/>, counting the rest.</summary>
+    public static void Rejected(ILogger logger, LogThrottle throttle, EndPoint? localEndPoint, in DescriptorBudget budget)
     {
         if (logger.IsEnabled(LogLevel.Warning) && throttle.TryEnter(Stopwatch.GetTimestamp(), out var suppressed))
         {
             LogRejected(logger, localEndPoint, budget.SoftLimit, budget.Margin, suppressed);
-        }
-    }
-
-    /// <summary>At most one message per interval (one per server); lock-free, so any accept loop may ask.</summary>
-    internal sealed class Throttle(TimeSpan interval)
-    {
-        private readonly long _intervalTicks = (long)(interval.TotalSeconds * Stopwatch.Frequency);
-        private long _next = long.MinValue;
-        private long _suppressed;
-
-        public Throttle()
-            : this(TimeSpan.FromSeconds(1))
-        {
-        }
-
-        public TimeSpan Interval => TimeSpan.FromSeconds((double)_intervalTicks / Stopwatch.Frequency);
-
-        /// <summary>
-        /// Whether to log now (a <see cref="Stopwatch"/> timestamp); when so, <paramref name="suppressed"/> is how many
-        /// calls were refused since the last message, and the count starts over.
-        /// </summary>
-        public bool TryEnter(long now, out long suppressed)
-        {
-            var next = Volatile.Read(ref _next);
-            if (now < next || Interlocked.CompareExchange(ref _next, now + _intervalTicks, next) != next)
-            {
-                Interlocked.Increment(ref _suppressed);
-                suppressed = 0;
-                return false;
-            }
-
-            suppressed = Interlocked.Exchange(ref _suppressed, 0);
-            return true;
         }
     }
 }

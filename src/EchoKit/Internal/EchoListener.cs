@@ -153,7 +153,7 @@ internal sealed partial class EchoListener : IDisposable
             connection.Initialize(context.NextConnectionId(), this, socket);
         }
 
-        if (connection.TryRefuseByFault())
+        if (connection.TryRefuseByFault() || connection.TryRejectUntrusted())
         {
             return;
         }

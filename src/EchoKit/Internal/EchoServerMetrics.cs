@@ -95,6 +95,9 @@ internal sealed class EchoServerMetrics : IDisposable
 
     public void ConnectionRejected(EchoListener listener) => _rejectedConnections.Add(1, listener.Tags);
 
+    /// <summary>A connection started (<see cref="ConnectionStarted"/>) that turned out not to be one: rejected while it awaited its PROXY header (the rejection is counted too).</summary>
+    public void ConnectionNeverServed(EchoListener listener) => _activeConnections.Add(-1, listener.Tags);
+
     /// <summary>Counts the rules a connection got at accept; recorded once per faulted connection, never per message.</summary>
     public void FaultsApplied(EchoListener listener, IReadOnlyList<EchoFault> rules)
     {

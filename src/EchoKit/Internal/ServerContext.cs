@@ -48,6 +48,9 @@ internal sealed class ServerContext : IDisposable
 
     public BoundedPool<SocketConnection> ConnectionPool { get; }
 
+    /// <summary>Rate-limits the PROXY protocol's rejection warning (event 49) for the whole server.</summary>
+    public LogThrottle ProxyWarnings { get; } = new();
+
     /// <summary>The fault rules, their seed and selector; without rules a connection pays one read and a test at accept.</summary>
     public FaultPlan Faults { get; }
 

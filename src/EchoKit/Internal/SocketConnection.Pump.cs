@@ -12,6 +12,9 @@ internal sealed partial class SocketConnection
     private int _sendCount;
     private int _lastReceive;
 
+    /// <summary>PROXY protocol: the bytes of the connection's start received so far, at the start of the buffer.</summary>
+    private int _headerReceived;
+
     private ConnectionPhase FirstStep => Context.Options.WaitForDataBeforeAllocatingBuffer ? ConnectionPhase.WaitForData : ConnectionPhase.Receive;
 
     /// <summary>
@@ -21,19 +24,31 @@ internal sealed partial class SocketConnection
     /// </summary>
     public override void Start()
     {
-        CatchUpFaultChange();
-        if (Faults is { } faults)
+        if (AwaitsProxyHeader)
         {
-            StartFaults(faults);
+            // Accepted (event, faults) only once the header is read: see ReadProxyHeader.
+            RunOnAcceptLoop(ConnectionPhase.ProxyHeader);
+            return;
         }
 
+        StartServing();
         if (Context.Server.WantsAcceptedReport(Context.Logger))
         {
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         }
         else
         {
-            RunFirstStep();
+            RunOnAcceptLoop(FirstStep);
+        }
+    }
+
+    /// <summary>Where an accepted connection's faults start: at accept, or once its PROXY header named the client.</summary>
+    private void StartServing()
+    {
+        CatchUpFaultChange();
+        if (Faults is { } faults)
+        {
+            StartFaults(faults);
         }
     }
 
@@ -52,7 +67,12 @@ internal sealed partial class SocketConnection
 
         try
         {
-            if (Phase == ConnectionPhase.WaitForData && TryMovePhase(ConnectionPhase.WaitForData, ConnectionPhase.Stopped))
+            if (Phase == ConnectionPhase.ProxyHeader)
+            {
+                // Nothing was echoed and nothing will be: a stop does not wait for a header.
+                Abort(reason);
+            }
+            else if (Phase == ConnectionPhase.WaitForData && TryMovePhase(ConnectionPhase.WaitForData, ConnectionPhase.Stopped))
             {
                 Socket?.Shutdown(SocketShutdown.Send);
             }
@@ -101,11 +121,11 @@ internal sealed partial class SocketConnection
     }
 
     /// <summary>Starts the pump on the calling thread (the accept loop); nothing it does may escape to that loop.</summary>
-    private void RunFirstStep()
+    private void RunOnAcceptLoop(ConnectionPhase step)
     {
         try
         {
-            Run(FirstStep);
+            Run(step);
         }
         catch (Exception ex)
         {
@@ -154,6 +174,12 @@ internal sealed partial class SocketConnection
                         var buffer = RentBuffer();
                         _args.SetBuffer(buffer, 0, buffer.Length);
                         SetPhase(step);
+                        pending = socket.ReceiveAsync(_args);
+                        break;
+                    case ConnectionPhase.ProxyHeader:
+                        var start = RentBuffer();
+                        _args.SetBuffer(start, _headerReceived, start.Length - _headerReceived);
+                        SetPhase(ConnectionPhase.ProxyHeader);
                         pending = socket.ReceiveAsync(_args);
                         break;
                     case ConnectionPhase.Send:
@@ -302,6 +328,10 @@ internal sealed partial class SocketConnection
 
                 return ConnectionPhase.Send;
 
+            case ConnectionPhase.ProxyHeader:
+                // A client that closes before its header is complete is rejected (the close becomes a rejection).
+                return transferred == 0 ? ConnectionPhase.Close : OnProxyHeaderBytes(transferred);
+
             case ConnectionPhase.Drain:
                 // Discarded: the server is stopping and echoes nothing more; end when the client closes.
                 return transferred == 0 ? ConnectionPhase.Close : ConnectionPhase.Drain;
@@ -368,5 +398,41 @@ internal sealed partial class SocketConnection
         }
 
         return ConnectionPhase.Drain;
+    }
+
+    /// <summary>
+    /// More of the connection's start arrived while its PROXY header is awaited: read on, reject, or, once accepted,
+    /// report it and echo whatever came after the header as if it had just been received.
+    /// </summary>
+    private ConnectionPhase OnProxyHeaderBytes(int transferred)
+    {
+        Touch();
+        _headerReceived += transferred;
+        var buffer = Buffer!;
+        switch (ReadProxyHeader(buffer.AsSpan(0, _headerReceived), out var consumed))
+        {
+            case ProxyParseStatus.Incomplete:
+                return ConnectionPhase.ProxyHeader;
+            case ProxyParseStatus.Invalid:
+                return ConnectionPhase.Close;
+        }
+
+        StartServing();
+        ReportAccepted();
+        var rest = _headerReceived - consumed;
+        if (rest == 0)
+        {
+            if (Context.Options.WaitForDataBeforeAllocatingBuffer)
+            {
+                ReleaseBuffer();
+                return ConnectionPhase.WaitForData;
+            }
+
+            return ConnectionPhase.Receive;
+        }
+
+        // Once per connection: the client's first bytes move to where a receive would have put them.
+        buffer.AsSpan(consumed, rest).CopyTo(buffer);
+        return Advance(ConnectionPhase.Receive, SocketError.Success, rest);
     }
 }

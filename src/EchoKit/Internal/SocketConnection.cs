@@ -31,6 +31,7 @@ internal sealed partial class SocketConnection : StreamConnection, IThreadPoolWo
         // are non-blocking underneath either way.
         socket.Blocking = false;
         _receiveBeforeWaiting = Context.Options.WaitForDataBeforeAllocatingBuffer;
+        _headerReceived = 0;
     }
 
     public void Dispose() => _args.Dispose();

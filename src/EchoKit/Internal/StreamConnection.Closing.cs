@@ -47,7 +47,14 @@ internal abstract partial class StreamConnection
     {
         var phase = Phase;
         var quietFor = now - Volatile.Read(ref LastActivity);
-        if (phase == ConnectionPhase.Handshake)
+        if (phase == ConnectionPhase.ProxyHeader)
+        {
+            if (now - _startTick > limits.ProxyHeaderMs)
+            {
+                TimeOutProxyHeader();
+            }
+        }
+        else if (phase == ConnectionPhase.Handshake)
         {
             if (now - _startTick > limits.HandshakeMs)
             {

@@ -69,21 +69,26 @@ internal abstract partial class StreamConnection
         Socket = socket;
         _phase = (int)phase;
         ResetClosing();
+        BeginProxy(listener);
         BytesReceived = BytesSent = 0;
         _startTimestamp = Stopwatch.GetTimestamp();
         LastActivity = _startTick = Environment.TickCount64;
         var options = Context.Options;
         var faults = Context.Faults;
-        if (options.MaxConnectionsPerAddress is not null || faults.HasSelector || Context.Server.WantsConnectionDetails(Context.Logger))
+        if (options.MaxConnectionsPerAddress is not null || faults.HasSelector || AwaitsProxyHeader || Context.Server.WantsConnectionDetails(Context.Logger))
         {
             LocalEndPoint = TryGet(static s => s.LocalEndPoint, socket);
             RemoteEndPoint = TryGet(static s => s.RemoteEndPoint, socket);
         }
 
-        RemoteAddress = options.MaxConnectionsPerAddress is not null && RemoteEndPoint is IPEndPoint ip
+        // Behind a PROXY header the socket's address is the balancer's: the per-address slot and the faults wait for the client's.
+        RemoteAddress = options.MaxConnectionsPerAddress is not null && !AwaitsProxyHeader && RemoteEndPoint is IPEndPoint ip
             ? (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address)
             : null;
-        DecideFaults(faults, listener);
+        if (!AwaitsProxyHeader)
+        {
+            DecideFaults(faults, listener);
+        }
     }
 
     /// <summary>Turns away a connection the set did not admit: closes it, releases this object, and reports the rejection.</summary>
@@ -161,6 +166,12 @@ internal abstract partial class StreamConnection
     /// </summary>
     protected void Close()
     {
+        if (AwaitsProxyHeader)
+        {
+            RejectPending();
+            return;
+        }
+
         MarkCloseStarted();
         var reason = DecideFinalReason();
         CloseTransport(reason);
