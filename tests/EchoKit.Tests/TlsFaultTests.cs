@@ -5,6 +5,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Numerics;
 using System.Security.Authentication;
+using Xunit.Abstractions;
 
 namespace EchoKit.Tests;
 
@@ -14,7 +15,7 @@ namespace EchoKit.Tests;
 /// close_notify/FIN (a 0-byte read) or RST (a reset). Lower time bounds only (the server never writes early); upper
 /// bounds are loose (the machine is shared).
 /// </summary>
-public sealed class TlsFaultTests
+public sealed class TlsFaultTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Loose = TimeSpan.FromSeconds(10);
 
@@ -64,6 +65,7 @@ public sealed class TlsFaultTests
 
             Assert.Equal(payload, data);
             Assert.Equal(Ending.Open, end);
+            output.WriteLine($"records: {string.Join(",", records.ApplicationData())}");
             AssertRecordsCarryAtMost(records, payload.Length, 16, minRecords: 32);
         }
 
@@ -190,6 +192,7 @@ public sealed class TlsFaultTests
             client = null!;
         }
 
+        output.WriteLine(client is null ? "the handshake itself was reset" : "the handshake completed; the session was reset");
         if (client is not null)
         {
             await using (client)
@@ -291,6 +294,7 @@ public sealed class TlsFaultTests
             Assert.Equal(payload, data);
 
             // 2 s at 64 KiB/s; the first 1/50 s goes at once. A lower bound only: a loaded machine is slower, never faster.
+            output.WriteLine($"128 KiB echoed at 64 KiB/s in {elapsed.TotalSeconds:F2} s");
             Assert.InRange(elapsed, TimeSpan.FromSeconds(1.5), TestHelpers.Timeout);
         }
 
@@ -313,6 +317,7 @@ public sealed class TlsFaultTests
 
             Assert.Empty(data);
             Assert.Equal(Ending.Closed, end);
+            output.WriteLine($"close_notify {closing.Elapsed.TotalMilliseconds:F0} ms after the client's");
             Assert.InRange(closing.Elapsed, TimeSpan.FromMilliseconds(600), Loose);
             Assert.Equal(ConnectionCloseReason.ClientClosed, (await closed.Task.WaitAsync(TestHelpers.Timeout)).Reason);
         }
@@ -372,6 +377,7 @@ public sealed class TlsFaultTests
                 flipped += BitOperations.PopCount((uint)(payload[i] ^ data[i]));
             }
 
+            output.WriteLine($"{flipped} bits flipped in 64 KiB (1,024 expected)");
             Assert.InRange(flipped, 1024 * 60 / 100, 1024 * 140 / 100);
 
             // The session is intact: TLS authenticated every record, and the next echo comes as well.
@@ -422,6 +428,40 @@ public sealed class TlsFaultTests
         await server.AssertPoolsReturnedAsync();
     }
 
+    [Fact]
+    public async Task Without_waiting_for_data_latency_and_a_blackholes_close_work_the_same()
+    {
+        await using (var server = await StartAsync(["latency:delay=200ms"], configure: null, o => o.WaitForDataBeforeAllocatingBuffer = false))
+        {
+            var (client, _) = await TlsTestHelpers.ConnectAsync(server.TlsEndPoint());
+            await using (client)
+            {
+                var started = Stopwatch.StartNew();
+                Assert.Equal([5, 6], await EchoAsync(client, [5, 6]));
+                Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(200), Loose);
+            }
+
+            await server.AssertPoolsReturnedAsync();
+        }
+
+        await using (var server = await StartAsync(["blackhole:close-after=300ms"], configure: null, o => o.WaitForDataBeforeAllocatingBuffer = false))
+        {
+            var connecting = Stopwatch.StartNew();
+            var (client, _) = await TlsTestHelpers.ConnectAsync(server.TlsEndPoint());
+            await using (client)
+            {
+                await client.WriteAllAsync(new byte[100]);
+                var (data, _, end) = await ReadAsync(client, int.MaxValue);
+
+                Assert.Empty(data);
+                Assert.Equal(Ending.Closed, end);
+                Assert.InRange(connecting.Elapsed, TimeSpan.FromMilliseconds(300), Loose);
+            }
+
+            await server.AssertPoolsReturnedAsync();
+        }
+    }
+
     [Theory]
     [InlineData("latency:delay=10m")]
     [InlineData("slice:size=1,delay=10m")]
@@ -442,7 +482,7 @@ public sealed class TlsFaultTests
                 // The server holds its close back only once the client has closed.
                 await client.ShutdownAsync();
                 socket.Shutdown(SocketShutdown.Send);
-                await Task.Delay(100);
+                await Task.Delay(300);
             }
 
             var stopping = Stopwatch.StartNew();
