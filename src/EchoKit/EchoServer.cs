@@ -126,6 +126,7 @@ public sealed partial class EchoServer : IAsyncDisposable
                 foreach (var endPoint in _options.TlsEndPoints)
                 {
                     var listener = EchoListener.Bind(_context, endPoint, authentication);
+                    _context.Faults.AddListener(listener, listener.Transport, listener.EndPoint, endPoint);
                     streamListeners.Add(listener);
                     infos.Add(new EchoListenerInfo(listener.EndPoint, EchoTransport.Tls));
                 }

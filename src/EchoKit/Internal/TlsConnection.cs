@@ -14,7 +14,7 @@ namespace EchoKit.Internal;
 /// Its life is <see cref="StreamConnection"/>'s; this type adds the handshake and the pump. Not pooled: the
 /// <see cref="SslStream"/> it needs is per connection anyway.
 /// </summary>
-internal sealed class TlsConnection : StreamConnection, IDisposable
+internal sealed partial class TlsConnection : StreamConnection, IDisposable
 {
     /// <summary>The most plaintext per write: one TLS record, so a slow reader's progress is seen record by record.</summary>
     private const int MaxWriteChunk = 16 * 1024;
@@ -34,7 +34,17 @@ internal sealed class TlsConnection : StreamConnection, IDisposable
     }
 
     /// <summary>Runs the handshake and the pump on the thread pool: a handshake is too much work for the accept loop.</summary>
-    public override void Start() => ThreadPool.UnsafeQueueUserWorkItem(static c => _ = c.RunAsync(), this, preferLocal: false);
+    public override void Start()
+    {
+        CatchUpFaultChange();
+        if (Faults is { } faults)
+        {
+            // Counted at accept, as on TCP; the faults themselves start after the handshake (StartFaults).
+            Context.Metrics.FaultsApplied(Listener, faults.Rules);
+        }
+
+        ThreadPool.UnsafeQueueUserWorkItem(static c => _ = c.RunAsync(), this, preferLocal: false);
+    }
 
     /// <summary>
     /// Stop, lifetime: a connection waiting for data has nothing in flight, so it gets close_notify and FIN at once
@@ -62,8 +72,19 @@ internal sealed class TlsConnection : StreamConnection, IDisposable
         }
     }
 
-    /// <summary>close_notify and FIN are sent by the pump itself (<see cref="SendCloseNotifyAsync"/>); here only the resources go.</summary>
-    protected override void CloseTransport(ConnectionCloseReason reason) => DisposeTransport();
+    /// <summary>
+    /// close_notify and FIN are sent by the pump itself (<see cref="SendCloseNotifyAsync"/>); here only the resources
+    /// go, with RST (linger 0) when a fault resets the connection.
+    /// </summary>
+    protected override void CloseTransport(ConnectionCloseReason reason)
+    {
+        if (Faults is { } faults && faults.End())
+        {
+            SetAbortiveClose();
+        }
+
+        DisposeTransport();
+    }
 
     protected override void DisposeTransport()
     {
@@ -84,7 +105,7 @@ internal sealed class TlsConnection : StreamConnection, IDisposable
         try
         {
             ReportAccepted();
-            if (await HandshakeAsync().ConfigureAwait(false))
+            if (await HandshakeAsync().ConfigureAwait(false) && (Faults is not { } faults || StartFaults(faults)))
             {
                 await EchoAsync().ConfigureAwait(false);
             }
@@ -206,7 +227,15 @@ internal sealed class TlsConnection : StreamConnection, IDisposable
             {
                 // close_notify or end of stream: every byte received has already been echoed.
                 TryDecide(ConnectionCloseReason.ClientClosed, SocketError.Success);
-                await SendCloseNotifyAsync().ConfigureAwait(false);
+                if (Faults is { SlowCloseDelay: > 0 } slowClose)
+                {
+                    await HoldCloseAsync(slowClose).ConfigureAwait(false);
+                }
+                else
+                {
+                    await SendCloseNotifyAsync().ConfigureAwait(false);
+                }
+
                 return;
             }
 
@@ -220,13 +249,29 @@ internal sealed class TlsConnection : StreamConnection, IDisposable
                 TryDecide(ConnectionCloseReason.ByteLimitExceeded, SocketError.Success);
             }
 
-            for (var offset = 0; offset < count;)
+            // The tests a connection without faults pays per read.
+            if (FaultsChanged)
             {
-                var chunk = Math.Min(count - offset, MaxWriteChunk);
-                await _ssl.WriteAsync(buffer.AsMemory(offset, chunk)).ConfigureAwait(false);
-                offset += chunk;
-                BytesSent += chunk;
-                Touch();
+                TakeUpFaultChange();
+            }
+
+            if (Faults is { } faults)
+            {
+                if (!await EchoWithFaultsAsync(faults, buffer, count).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+            else
+            {
+                for (var offset = 0; offset < count;)
+                {
+                    var chunk = Math.Min(count - offset, MaxWriteChunk);
+                    await _ssl.WriteAsync(buffer.AsMemory(offset, chunk)).ConfigureAwait(false);
+                    offset += chunk;
+                    BytesSent += chunk;
+                    Touch();
+                }
             }
 
             if (IsClosing)
@@ -242,12 +287,14 @@ internal sealed class TlsConnection : StreamConnection, IDisposable
             }
         }
 
-        // Closing gracefully after an echo (stop, lifetime, byte limit): close_notify and FIN behind the echoed
-        // data, then read until the client closes, because closing with unread data would reset the connection
-        // and destroy echo data the client has not read yet. The housekeeping timer bounds the wait.
+        // Closing gracefully after an echo (stop, lifetime, byte limit, a fault's limit or close): close_notify and
+        // FIN behind the echoed data, then read until the client closes, because closing with unread data would reset
+        // the connection and destroy echo data the client has not read yet. The housekeeping timer bounds the wait.
+        // A fault that resets (limit:then=reset) closes at once instead: RST.
         Touch();
         SetPhase(ConnectionPhase.Drain);
-        if (CloseReason is ConnectionCloseReason.ServerStopping or ConnectionCloseReason.LifetimeExceeded or ConnectionCloseReason.ByteLimitExceeded)
+        if (CloseReason is ConnectionCloseReason.ServerStopping or ConnectionCloseReason.LifetimeExceeded or ConnectionCloseReason.ByteLimitExceeded
+            || (CloseReason == ConnectionCloseReason.FaultInjected && Faults is not { ResetOnClose: true }))
         {
             await SendCloseNotifyAsync().ConfigureAwait(false);
             await DrainAsync().ConfigureAwait(false);
