@@ -39,7 +39,7 @@ internal abstract partial class StreamConnection
     /// <summary>Begin's part: whether this connection must start with a header (then its faults wait for it).</summary>
     private void BeginProxy(EchoListener listener)
     {
-        AwaitsProxyHeader = Context.Options.ProxyProtocol.Enabled && listener.Transport != EchoTransport.Tls;
+        AwaitsProxyHeader = Context.Options.ProxyProtocol.Enabled;
         _proxyRejection = ConnectionRejectionReason.ProxyHeaderInvalid;
         _proxyRejectionDetail = null;
     }

@@ -36,11 +36,9 @@ internal sealed partial class TlsConnection : StreamConnection, IDisposable
     /// <summary>Runs the handshake and the pump on the thread pool: a handshake is too much work for the accept loop.</summary>
     public override void Start()
     {
-        CatchUpFaultChange();
-        if (Faults is { } faults)
+        if (!AwaitsProxyHeader)
         {
-            // Counted at accept, as on TCP; the faults themselves start after the handshake (StartFaults).
-            Context.Metrics.FaultsApplied(Listener, faults.Rules);
+            CountFaultsAtAccept();
         }
 
         ThreadPool.UnsafeQueueUserWorkItem(static c => _ = c.RunAsync(), this, preferLocal: false);
@@ -59,7 +57,7 @@ internal sealed partial class TlsConnection : StreamConnection, IDisposable
         }
 
         var phase = Phase;
-        if (phase == ConnectionPhase.Handshake)
+        if (phase is ConnectionPhase.Handshake or ConnectionPhase.ProxyHeader)
         {
             Socket?.Dispose();
         }
@@ -104,6 +102,12 @@ internal sealed partial class TlsConnection : StreamConnection, IDisposable
     {
         try
         {
+            if (AwaitsProxyHeader && !await ReadProxyHeaderAsync().ConfigureAwait(false))
+            {
+                // Rejected: the close below turns into the rejection (see StreamConnection.RejectPending).
+                return;
+            }
+
             ReportAccepted();
             if (await HandshakeAsync().ConfigureAwait(false) && (Faults is not { } faults || StartFaults(faults)))
             {
@@ -136,6 +140,57 @@ internal sealed partial class TlsConnection : StreamConnection, IDisposable
             {
                 // Nothing may escape a fire-and-forget pump; the connection is gone either way.
                 EchoServerLog.ConnectionException(Context.Logger, Id, ex);
+            }
+        }
+    }
+
+    /// <summary>Once the connection is accepted (at accept, or after its PROXY header): the faults metric, as on TCP; the faults themselves start after the handshake.</summary>
+    private void CountFaultsAtAccept()
+    {
+        CatchUpFaultChange();
+        if (Faults is { } faults)
+        {
+            Context.Metrics.FaultsApplied(Listener, faults.Rules);
+        }
+    }
+
+    /// <summary>
+    /// The PROXY header comes before the TLS handshake, on the raw socket. The client's first TLS bytes may have come
+    /// in the same receive: the TLS stream is rebuilt over a <see cref="PrefixedStream"/> that hands them to the
+    /// handshake first. Returns whether the connection was accepted.
+    /// </summary>
+    private async ValueTask<bool> ReadProxyHeaderAsync()
+    {
+        SetPhase(ConnectionPhase.ProxyHeader);
+        var socket = Socket!;
+        var buffer = RentBuffer();
+        var received = 0;
+        while (true)
+        {
+            var read = await socket.ReceiveAsync(buffer.AsMemory(received), SocketFlags.None).ConfigureAwait(false);
+            if (read == 0)
+            {
+                return false;
+            }
+
+            Touch();
+            received += read;
+            var status = ReadProxyHeader(buffer.AsSpan(0, received), out var consumed);
+            if (status == ProxyParseStatus.Invalid)
+            {
+                return false;
+            }
+
+            if (status == ProxyParseStatus.Complete)
+            {
+                var handshakeStart = buffer.AsSpan(consumed, received - consumed).ToArray();
+                ReleaseBuffer();
+                var unused = _ssl;
+                _ssl = new SslStream(new PrefixedStream(handshakeStart, new NetworkStream(socket, ownsSocket: false)), leaveInnerStreamOpen: false);
+                await unused.DisposeAsync().ConfigureAwait(false);
+                SetPhase(ConnectionPhase.Handshake);
+                CountFaultsAtAccept();
+                return true;
             }
         }
     }
