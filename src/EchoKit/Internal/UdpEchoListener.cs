@@ -286,6 +286,12 @@ internal sealed partial class UdpEchoListener : IDisposable
             {
                 if (_listener._closed)
                 {
+                    if (_sending && _sentOne)
+                    {
+                        // The first copy of a duplicated datagram went out: it was echoed.
+                        Volatile.Write(ref Counters.Echoed, Counters.Echoed + 1);
+                    }
+
                     TakeReleaseAfterSend()?.Release();
                     _listener.SlotEnded();
                     return;
@@ -336,6 +342,13 @@ internal sealed partial class UdpEchoListener : IDisposable
                     after?.Release();
                     _listener.SlotEnded();
                     return;
+                }
+                catch
+                {
+                    // Fail takes it from here; the slot must still know whether it holds the receive duty.
+                    after?.Release();
+                    _hasDuty = withDuty;
+                    throw;
                 }
 
                 // A datagram of the same source that reorder held back goes out after this one.
@@ -501,6 +514,7 @@ internal sealed partial class UdpEchoListener : IDisposable
             // Unexpected; this slot keeps (or takes back) the receive duty after a pause. A datagram held for after
             // the one that was being sent is released, so it is not held forever.
             _sending = false;
+            _sentOne = false;
             TakeReleaseAfterSend()?.Release();
             RetryLater(exception);
         }

@@ -171,13 +171,14 @@ internal sealed class UdpFaults : IDisposable
     public static int Corrupt(Span<byte> payload, ulong key, long every)
     {
         var random = new FaultRandom(key ^ CorruptSalt);
-        var logStay = every == 1 ? 0 : Math.Log(1 - (1.0 / every));
+        // ln(1 - p) through LogP1, which stays exact (and below zero) however large every is.
+        var logStay = every == 1 ? 0 : double.LogP1(-1.0 / every);
         var flipped = 0;
         var at = -1L;
         while (true)
         {
             // The gap to the next flipped byte: 1 + floor(ln(u) / ln(1 - p)), u in (0, 1], is geometric with mean 1 / p.
-            var gap = every == 1 ? 1 : 1 + Math.Floor(Math.Log(1 - random.NextDouble()) / logStay);
+            var gap = every == 1 ? 1 : 1 + Math.Floor(double.LogP1(-random.NextDouble()) / logStay);
             if (at + gap >= payload.Length)
             {
                 return flipped;
