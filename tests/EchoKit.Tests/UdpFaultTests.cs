@@ -58,6 +58,9 @@ public class UdpFaultTests(ITestOutputHelper output)
 
         await TestHelpers.WaitUntilAsync(() => server.GetStatistics().DatagramsReceived == 20, "20 datagrams received");
         Assert.Null(await client.ReceiveDatagramAsync(UdpTestHelpers.NoAnswerWait));
+
+        // A slot counts a receive before its outcome: wait for the outcome rather than sample it once.
+        await TestHelpers.WaitUntilAsync(() => server.GetStatistics().DatagramsFaultDropped == 20, "20 fault drops");
         var stats = server.GetStatistics();
         Assert.Equal((0L, 20L, 20L, 0L), (stats.DatagramsEchoed, stats.DatagramsFaultDropped, stats.DatagramsDropped, stats.BytesSent));
         await TestHelpers.WaitUntilAsync(() => Interlocked.Read(ref drops) == 20, "20 drops in echokit.faults.applied");
@@ -247,6 +250,7 @@ public class UdpFaultTests(ITestOutputHelper output)
 
         using var tcp = await TestHelpers.ConnectAsync((IPEndPoint)server.Listeners.First(l => l.Transport == EchoTransport.Tcp).EndPoint);
         Assert.Equal(payload, await tcp.EchoAsync(payload));
+        await TestHelpers.WaitUntilAsync(() => server.GetStatistics(EchoTransport.Udp) is { DatagramsEchoed: 1, DatagramsFaultDropped: 1 }, "one echoed, one dropped");
         var udp = server.GetStatistics(EchoTransport.Udp);
         Assert.Equal((2L, 1L, 1L), (udp.DatagramsReceived, udp.DatagramsEchoed, udp.DatagramsFaultDropped));
     }
@@ -279,6 +283,7 @@ public class UdpFaultTests(ITestOutputHelper output)
         var both = new[] { await client.ReceiveDatagramAsync(TimeSpan.FromSeconds(10)), await client.ReceiveDatagramAsync(TimeSpan.FromSeconds(10)) };
         Assert.Equal(new byte[] { 5, 6 }, both.Select(d => Assert.Single(d!)).Order().ToArray());
         Assert.Null(await client.ReceiveDatagramAsync(UdpTestHelpers.NoAnswerWait));
+        await TestHelpers.WaitUntilAsync(() => server.GetStatistics().DatagramsEchoed == 5, "5 datagrams echoed");
         var stats = server.GetStatistics();
         Assert.Equal((6L, 5L, 1L), (stats.DatagramsReceived, stats.DatagramsEchoed, stats.DatagramsFaultDropped));
     }
