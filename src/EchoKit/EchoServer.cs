@@ -115,6 +115,7 @@ public sealed partial class EchoServer : IAsyncDisposable
                 foreach (var endPoint in _options.UdpEndPoints)
                 {
                     var listener = UdpEchoListener.Bind(_context, policy, endPoint);
+                    _context.Faults.AddListener(listener, EchoTransport.Udp, listener.EndPoint, endPoint);
                     udpListeners.Add(listener);
                     infos.Add(new EchoListenerInfo(listener.EndPoint, EchoTransport.Udp));
                 }

@@ -40,8 +40,14 @@ public readonly record struct EchoServerStatistics(
     /// <summary>UDP datagrams whose echo the operating system refused to send (for example no route back to the source).</summary>
     public long DatagramsSendFailed { get; init; }
 
-    /// <summary>Every UDP datagram received and not echoed: the sum of the four drop counters.</summary>
-    public long DatagramsDropped => DatagramsBlocked + DatagramsRateLimited + DatagramsOversized + DatagramsSendFailed;
+    /// <summary>
+    /// UDP datagrams not echoed because of a fault rule: picked by <c>drop</c>, or held back by <c>latency</c> or
+    /// <c>reorder</c> when the server stopped (see <see cref="EchoServerOptions.Faults"/>).
+    /// </summary>
+    public long DatagramsFaultDropped { get; init; }
+
+    /// <summary>Every UDP datagram received and not echoed: the sum of the five drop counters.</summary>
+    public long DatagramsDropped => DatagramsBlocked + DatagramsRateLimited + DatagramsOversized + DatagramsSendFailed + DatagramsFaultDropped;
 
     /// <summary>TLS connections whose handshake failed or timed out (<see cref="ConnectionCloseReason.TlsHandshakeFailed"/>).</summary>
     public long TlsHandshakeFailures { get; init; }

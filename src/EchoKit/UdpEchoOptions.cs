@@ -58,6 +58,8 @@ public sealed class UdpEchoOptions
     /// <summary>
     /// How many source addresses the rate limiter remembers (about 40 bytes each, allocated once); when more are
     /// active, the one whose bucket is fullest is forgotten, so forged sources cannot grow the server's memory.
+    /// Also how many sources (address and port) each UDP listener's fault rules track (about 64 bytes each, allocated
+    /// when a datagram first meets a rule); when full, the source seen least recently is forgotten.
     /// Defaults to 4096.
     /// </summary>
     public int MaxTrackedSources { get; set; } = 4096;

@@ -76,7 +76,7 @@ public sealed class UdpTcpTlsUnixMixedServerTests : IDisposable
         Assert.Equal(1, Assert.Single(datagrams.GetMeasurementSnapshot()).Value);
         dropped.RecordObservableInstruments();
         Assert.Equal(
-            ["blocked_source", "oversized", "rate_limited", "send_failed"],
+            ["blocked_source", "fault_injected", "oversized", "rate_limited", "send_failed"],
             dropped.GetMeasurementSnapshot().Select(m => (string)m.Tags["echokit.drop_reason"]!).Order());
         Assert.All(dropped.GetMeasurementSnapshot(), m => Assert.Equal(0, m.Value));
 

@@ -72,7 +72,7 @@ internal sealed class EchoServerMetrics : IDisposable
             "echokit.datagrams_sent", () => _disposed ? [] : ObserveDatagrams(listeners, DatagramCount.Echoed), "{datagram}", "UDP datagrams echoed to their source.");
         _meter.CreateObservableCounter(
             "echokit.dropped_datagrams", () => _disposed ? [] : ObserveDatagrams(listeners, DatagramCount.Dropped), "{datagram}",
-            "UDP datagrams dropped without an answer, by echokit.drop_reason: blocked_source, rate_limited, oversized, send_failed.");
+            "UDP datagrams dropped without an answer, by echokit.drop_reason: blocked_source, rate_limited, oversized, send_failed, fault_injected.");
     }
 
     public void ConnectionStarted(EchoListener listener) => _activeConnections.Add(1, listener.Tags);
@@ -149,7 +149,7 @@ internal sealed class EchoServerMetrics : IDisposable
     private static List<Measurement<long>> ObserveDatagrams(ServerListeners listeners, DatagramCount count)
     {
         var udp = listeners.Udp;
-        var measurements = new List<Measurement<long>>(udp.Count * (count == DatagramCount.Dropped ? 4 : 1));
+        var measurements = new List<Measurement<long>>(udp.Count * (count == DatagramCount.Dropped ? 5 : 1));
         foreach (var listener in udp)
         {
             var counters = listener.ReadCounters();
@@ -166,6 +166,7 @@ internal sealed class EchoServerMetrics : IDisposable
                     measurements.Add(Dropped(counters.RateLimited, "rate_limited"));
                     measurements.Add(Dropped(counters.Oversized, "oversized"));
                     measurements.Add(Dropped(counters.SendFailed, "send_failed"));
+                    measurements.Add(Dropped(counters.FaultDropped, "fault_injected"));
                     break;
             }
 

@@ -60,6 +60,7 @@ internal sealed class ServerStatistics(ConnectionSet connections, ServerListener
             DatagramsRateLimited = datagrams.RateLimited,
             DatagramsOversized = datagrams.Oversized,
             DatagramsSendFailed = datagrams.SendFailed,
+            DatagramsFaultDropped = datagrams.FaultDropped,
             TlsHandshakeFailures = stream.handshakeFailures,
         };
     }

@@ -12,9 +12,11 @@ namespace EchoKit.Internal;
 /// loops receive → send → receive, synchronous completions included. Only when its send goes pending (a slow send)
 /// does it hand the receive duty to an idle slot, so the socket keeps receiving; the slot takes the duty back, or
 /// goes idle, when its send completes. One receive pending per socket is also what keeps the runtime from allocating
-/// (it caches one pending-receive operation per socket), so nothing is allocated per datagram.
+/// (it caches one pending-receive operation per socket), so nothing is allocated per datagram. The UDP fault rules
+/// (<see cref="UdpFaults"/>, UdpEchoListener.Faults.cs) may drop, duplicate, corrupt or hold back a datagram; a held
+/// one keeps its slot, which gives up the receive duty as a slow send does.
 /// </summary>
-internal sealed class UdpEchoListener : IDisposable
+internal sealed partial class UdpEchoListener : IDisposable
 {
     private readonly ServerContext _context;
     private readonly UdpEchoPolicy _policy;
@@ -23,6 +25,7 @@ internal sealed class UdpEchoListener : IDisposable
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _lock = new();
     private readonly Slot[] _idle;
+    private readonly UdpFaults _faults;
     private int _idleCount;
     private int _active;
     private bool _noReceiver;
@@ -37,6 +40,7 @@ internal sealed class UdpEchoListener : IDisposable
         Port = boundEndPoint.Port;
         Tags = EchoListener.CreateTags(boundEndPoint, "udp");
         _slots = new Slot[policy.DatagramsInFlight];
+        _faults = new UdpFaults(this, context.Faults.Seed, _slots.Length, context.Options.Udp.MaxTrackedSources, context.Metrics, Tags);
         _idle = new Slot[_slots.Length];
         for (var i = 0; i < _slots.Length; i++)
         {
@@ -89,10 +93,14 @@ internal sealed class UdpEchoListener : IDisposable
             }
         }
 
+        _slots[0].TakeDuty();
         ThreadPool.UnsafeQueueUserWorkItem(_slots[0], preferLocal: false);
     }
 
-    /// <summary>Closes the socket: the pending receive and any pending send complete at once and their slots end.</summary>
+    /// <summary>
+    /// Closes the socket: the pending receive and any pending send complete at once and their slots end; datagrams
+    /// held back by fault rules are dropped, so nothing waits for them.
+    /// </summary>
     public void Dispose()
     {
         lock (_lock)
@@ -106,6 +114,10 @@ internal sealed class UdpEchoListener : IDisposable
         }
 
         _socket.Dispose();
+        if (_faults.Stop() is var dropped and > 0)
+        {
+            UdpFaultLog.HeldDroppedAtStop(_context.Logger, dropped, EndPoint);
+        }
     }
 
     /// <summary>The totals of every slot. Each slot writes only its own counters, so the hot path shares no cache line.</summary>
@@ -120,7 +132,7 @@ internal sealed class UdpEchoListener : IDisposable
         return total;
     }
 
-    /// <summary>A slot whose send went pending gives the receive duty to an idle slot, so receiving goes on meanwhile.</summary>
+    /// <summary>A slot whose send went pending (or whose datagram a fault holds back) gives the receive duty to an idle slot, so receiving goes on meanwhile.</summary>
     private void HandOffReceiving()
     {
         Slot? next = null;
@@ -136,6 +148,7 @@ internal sealed class UdpEchoListener : IDisposable
                 next = _idle[--_idleCount];
                 _idle[_idleCount] = null!;
                 _active++;
+                next.TakeDuty();
             }
             else
             {
@@ -150,7 +163,7 @@ internal sealed class UdpEchoListener : IDisposable
         }
     }
 
-    /// <summary>A pending send completed: returns whether its slot takes the receive duty (nobody holds it) or else goes idle.</summary>
+    /// <summary>A send made without the receive duty completed: returns whether its slot takes the duty (nobody holds it) or else goes idle.</summary>
     private bool SendDone(Slot slot)
     {
         lock (_lock)
@@ -175,7 +188,7 @@ internal sealed class UdpEchoListener : IDisposable
         }
     }
 
-    /// <summary>The slot holding the receive duty saw the socket closed.</summary>
+    /// <summary>A slot saw the socket closed (or was dropped at stop, held by a fault) and ends.</summary>
     private void SlotEnded()
     {
         lock (_lock)
@@ -189,6 +202,7 @@ internal sealed class UdpEchoListener : IDisposable
 
     private void Stop()
     {
+        _faults.Dispose();
         foreach (var slot in _slots)
         {
             slot.Dispose();
@@ -197,13 +211,18 @@ internal sealed class UdpEchoListener : IDisposable
         _stopped.TrySetResult();
     }
 
-    /// <summary>One datagram in flight: a buffer of <see cref="UdpEchoPolicy.MaxDatagramSize"/> bytes, received into and echoed from.</summary>
-    private sealed class Slot : SocketAsyncEventArgs, IThreadPoolWorkItem
+    /// <summary>
+    /// One datagram in flight: a buffer of <see cref="UdpEchoPolicy.MaxDatagramSize"/> bytes, received into and echoed
+    /// from. A slot either holds the receive duty (<see cref="_hasDuty"/>), or sends without it (its send went pending,
+    /// or a fault held its datagram back), or is idle.
+    /// </summary>
+    private sealed partial class Slot : SocketAsyncEventArgs, IThreadPoolWorkItem
     {
         private readonly UdpEchoListener _listener;
         private readonly UdpSource _source;
         private readonly byte[] _buffer;
         private bool _sending;
+        private bool _hasDuty;
         private int _length;
         private EndPoint? _sendTo;
         private RetryBackoff? _retry;
@@ -218,6 +237,9 @@ internal sealed class UdpEchoListener : IDisposable
         }
 
         public UdpCounters Counters;
+
+        /// <summary>An idle slot is given the receive duty (under the listener's lock, before it is queued).</summary>
+        public void TakeDuty() => _hasDuty = true;
 
         void IThreadPoolWorkItem.Execute()
         {
@@ -238,14 +260,10 @@ internal sealed class UdpEchoListener : IDisposable
             {
                 if (_sending)
                 {
-                    // A send that went pending; the receive duty was handed off meanwhile.
-                    Complete();
-                    if (_listener.SendDone(this))
-                    {
-                        Run();
-                    }
+                    CompleteSend();
+                    Run();
                 }
-                else if (Complete())
+                else if (CompleteReceive())
                 {
                     Run();
                 }
@@ -257,8 +275,8 @@ internal sealed class UdpEchoListener : IDisposable
         }
 
         /// <summary>
-        /// Holds the receive duty: issues operations until one is pending; synchronous completions are handled here,
-        /// never by recursion.
+        /// Issues operations until one is pending: the sends of its datagram, then (holding the receive duty, or taking
+        /// it back when nobody holds it) receives. Synchronous completions are handled here, never by recursion.
         /// </summary>
         private void Run()
         {
@@ -268,18 +286,43 @@ internal sealed class UdpEchoListener : IDisposable
             {
                 if (_listener._closed)
                 {
+                    if (_sending && _sentOne)
+                    {
+                        // The first copy of a duplicated datagram went out: it was echoed.
+                        Volatile.Write(ref Counters.Echoed, Counters.Echoed + 1);
+                    }
+
+                    TakeReleaseAfterSend()?.Release();
                     _listener.SlotEnded();
                     return;
                 }
 
+                if (!_sending && !_hasDuty)
+                {
+                    // A send made without the receive duty is over: take the duty if nobody holds it, else go idle.
+                    if (!_listener.SendDone(this))
+                    {
+                        return;
+                    }
+
+                    _hasDuty = true;
+                }
+
+                var sending = _sending;
+                var withDuty = _hasDuty;
+                IUdpHeldDatagram? after = null;
                 bool pending;
                 try
                 {
                     // SocketFlags is also what the last receive reported (Truncated); passed back in, it would
                     // change what the next operation does (MSG_TRUNC).
                     SocketFlags = SocketFlags.None;
-                    if (_sending)
+                    if (sending)
                     {
+                        // Read before the send is issued: once it is, its completion may run this slot on another thread.
+                        after = TakeReleaseAfterSend();
+                        _hasDuty = false;
+
                         // No endpoint: the runtime sends to the raw source address the receive left in these args.
                         RemoteEndPoint = _sendTo;
                         SetBuffer(0, _length);
@@ -296,13 +339,23 @@ internal sealed class UdpEchoListener : IDisposable
                 }
                 catch (ObjectDisposedException)
                 {
+                    after?.Release();
                     _listener.SlotEnded();
                     return;
                 }
+                catch
+                {
+                    // Fail takes it from here; the slot must still know whether it holds the receive duty.
+                    after?.Release();
+                    _hasDuty = withDuty;
+                    throw;
+                }
 
+                // A datagram of the same source that reorder held back goes out after this one.
+                after?.Release();
                 if (pending)
                 {
-                    if (_sending)
+                    if (sending && withDuty)
                     {
                         _listener.HandOffReceiving();
                     }
@@ -310,7 +363,12 @@ internal sealed class UdpEchoListener : IDisposable
                     return;
                 }
 
-                if (!Complete())
+                if (sending)
+                {
+                    _hasDuty = withDuty;
+                    CompleteSend();
+                }
+                else if (!CompleteReceive())
                 {
                     return;
                 }
@@ -323,30 +381,41 @@ internal sealed class UdpEchoListener : IDisposable
             }
         }
 
-        /// <summary>Consumes the operation that just completed; returns whether to issue the next one now.</summary>
-        private bool Complete()
+        /// <summary>A send completed: counts it, and leaves <see cref="_sending"/> set while a <c>duplicate</c> copy is still to go.</summary>
+        private void CompleteSend()
         {
-            var error = SocketError;
-            if (_sending)
+            if (SocketError == SocketError.Success)
             {
-                _sending = false;
-                if (error == SocketError.Success)
-                {
-                    Counters.BytesSent += BytesTransferred;
-
-                    // Released after the bytes, so a reader that sees the datagram counted sees its bytes (UdpCounters.Read).
-                    Volatile.Write(ref Counters.Echoed, Counters.Echoed + 1);
-                }
-                else if (!_listener._closed)
-                {
-                    // For example no route back to a forged source; the datagram is lost, receiving carries on.
-                    Counters.SendFailed++;
-                    LogDropped(_length, "the echo could not be sent");
-                }
-
-                return true;
+                Counters.BytesSent += BytesTransferred;
+                _sentOne = true;
             }
 
+            if (--_copies > 0)
+            {
+                return;
+            }
+
+            _sending = false;
+            if (_sentOne)
+            {
+                _sentOne = false;
+
+                // Once per datagram, duplicated or not; released after the bytes, so a reader that sees the datagram
+                // counted sees its bytes (UdpCounters.Read).
+                Volatile.Write(ref Counters.Echoed, Counters.Echoed + 1);
+            }
+            else if (!_listener._closed)
+            {
+                // For example no route back to a forged source; the datagram is lost, receiving carries on.
+                Counters.SendFailed++;
+                LogDropped(_length, "the echo could not be sent");
+            }
+        }
+
+        /// <summary>A receive completed: consumes it; returns whether to issue the next operation now (false: this slot is done for now, or held).</summary>
+        private bool CompleteReceive()
+        {
+            var error = SocketError;
             if (error != SocketError.Success)
             {
                 return ReceiveFailed(error);
@@ -386,8 +455,23 @@ internal sealed class UdpEchoListener : IDisposable
                 return true;
             }
 
-            _sending = true;
             _length = length;
+            _copies = 1;
+
+            // Without a fitting rule: one volatile read, a reference test and a null test per datagram.
+            var faults = _listener._faults;
+            var rules = _listener._context.Faults.Current;
+            if (!ReferenceEquals(rules, faults.Set))
+            {
+                faults.Take(rules);
+            }
+
+            if (faults.Fitting is not null)
+            {
+                return ApplyFaults(faults);
+            }
+
+            _sending = true;
             return true;
         }
 
@@ -422,12 +506,16 @@ internal sealed class UdpEchoListener : IDisposable
         {
             if (_listener._closed)
             {
+                TakeReleaseAfterSend()?.Release();
                 _listener.SlotEnded();
                 return;
             }
 
-            // Unexpected; this slot keeps (or takes back) the receive duty after a pause.
+            // Unexpected; this slot keeps (or takes back) the receive duty after a pause. A datagram held for after
+            // the one that was being sent is released, so it is not held forever.
             _sending = false;
+            _sentOne = false;
+            TakeReleaseAfterSend()?.Release();
             RetryLater(exception);
         }
 
@@ -461,6 +549,9 @@ internal struct UdpCounters
     public long RateLimited;
     public long Oversized;
     public long SendFailed;
+
+    /// <summary>Not echoed because of a fault rule: picked by <c>drop</c>, or held back (latency, reorder) when the listener stopped.</summary>
+    public long FaultDropped;
     public long BytesReceived;
     public long BytesSent;
 
@@ -478,6 +569,7 @@ internal struct UdpCounters
         copy.RateLimited = Volatile.Read(ref slot.RateLimited);
         copy.Oversized = Volatile.Read(ref slot.Oversized);
         copy.SendFailed = Volatile.Read(ref slot.SendFailed);
+        copy.FaultDropped = Volatile.Read(ref slot.FaultDropped);
         copy.Received = Volatile.Read(ref slot.Received);
         copy.BytesReceived = Volatile.Read(ref slot.BytesReceived);
         return copy;
@@ -491,6 +583,7 @@ internal struct UdpCounters
         RateLimited += other.RateLimited;
         Oversized += other.Oversized;
         SendFailed += other.SendFailed;
+        FaultDropped += other.FaultDropped;
         BytesReceived += other.BytesReceived;
         BytesSent += other.BytesSent;
     }
