@@ -12,6 +12,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace EchoKit.Cli;
 
@@ -27,6 +29,9 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
 
     /// <summary>The largest request body read: a rule list is a few hundred bytes, so anything near this is a mistake.</summary>
     private const long MaxBodyBytes = 1 << 20;
+
+    /// <summary>The name of the server's meter, as <c>EchoKit.Internal.EchoServerMetrics</c> creates it.</summary>
+    private const string MeterName = "EchoKit";
 
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(2);
 
@@ -93,6 +98,12 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
         });
         builder.Services.AddRoutingCore();
 
+        // GET /metrics: the server's meter (EchoServerMetrics.MeterName, internal to EchoKit) in Prometheus text. The
+        // listener finds the meter by name whichever factory made it, so the server needs no change.
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("echokit"))
+            .WithMetrics(metrics => metrics.AddMeter(MeterName).AddPrometheusExporter());
+
         // Program owns SIGINT and SIGTERM (graceful stop, drain, abort); the host's console lifetime would stop the
         // admin endpoint at the first signal, in the middle of --drain-delay.
         builder.Services.AddSingleton<IHostLifetime, NoSignalLifetime>();
@@ -157,6 +168,7 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
             context.Response.Headers[SeedHeader] = SeedText;
             return Results.Json(new SeedBody(_server.Faults.Seed), AdminJson.Default.SeedBody);
         });
+        app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapGet("/healthz", () => Results.Json(Probe(), AdminJson.Default.JsonObject));
         app.MapGet("/readyz", () => Results.Json(Probe(), AdminJson.Default.JsonObject, statusCode: _lifecycle.Phase == ServePhase.Serving
             ? StatusCodes.Status200OK

@@ -51,7 +51,7 @@ internal sealed partial class ServeCommand
         Description = "Use a new self-signed certificate for localhost, 127.0.0.1 and ::1 (for tests; clients must not verify it).",
     };
 
-    private readonly Option<IPEndPoint> _admin = NewOption<IPEndPoint>("--admin", "endpoint", "Serve the admin HTTP API here (127.0.0.1:9901, [::1]:9901, or a port alone for loopback; port 0 picks one): GET/PUT/POST/DELETE /faults to change the fault rules while serving, GET /healthz and /readyz (docs/ADMIN.md). Plain HTTP without authentication: keep it on loopback.", AdminEndpoint.TryParseEndPoint);
+    private readonly Option<IPEndPoint> _admin = NewOption<IPEndPoint>("--admin", "endpoint", "Serve the admin HTTP API here (127.0.0.1:9901, [::1]:9901, or a port alone for loopback; port 0 picks one): GET/PUT/POST/DELETE /faults to change the fault rules while serving, GET /healthz, /readyz and /metrics (docs/ADMIN.md). Plain HTTP without authentication: keep it on loopback.", AdminEndpoint.TryParseEndPoint);
 
     private readonly Option<TimeSpan> _drainDelay = NewOption<TimeSpan>("--drain-delay", "time", "On Ctrl+C or SIGTERM, first keep accepting and echoing this long while /readyz answers 503, so a load balancer takes the server out before it stops. [default: 0s]", ValueGrammar.TryParseDuration);
 
@@ -74,7 +74,7 @@ internal sealed partial class ServeCommand
         "echokit serve --tls 7443 --tls-cert server.pfx --tls-cert-password secret",
         "echokit serve --tls 127.0.0.1:7443 --tls-self-signed",
         "echokit serve --config appsettings.json           # the \"EchoServer\" section, as in EchoKit.Hosting",
-        "echokit serve --tcp 7007 --admin 9901 --drain-delay 5s   # fault rules over HTTP on 127.0.0.1:9901, probes",
+        "echokit serve --tcp 7007 --admin 9901 --drain-delay 5s  # faults, probes, metrics over HTTP on 127.0.0.1:9901",
     ];
 
     private ServeCommand()
@@ -237,7 +237,7 @@ internal sealed partial class ServeCommand
 
         try
         {
-            return await ServeStartedAdminAsync(server, shutdownTimeout, admin, lifecycle, faultsChanged, parseResult, console, live, () => Volatile.Read(ref faulted) != 0).ConfigureAwait(false);
+            return await RunServerAsync(server, shutdownTimeout, admin, lifecycle, faultsChanged, parseResult, console, live, () => Volatile.Read(ref faulted) != 0).ConfigureAwait(false);
         }
         finally
         {
@@ -249,7 +249,7 @@ internal sealed partial class ServeCommand
         }
     }
 
-    private async Task<int> ServeStartedAdminAsync(
+    private async Task<int> RunServerAsync(
         EchoServer server, TimeSpan shutdownTimeout, AdminEndpoint? admin, ServeLifecycle lifecycle, SemaphoreSlim faultsChanged,
         ParseResult parseResult, CliConsole console, LiveLine live, Func<bool> faulted)
     {

@@ -128,6 +128,26 @@ public class AdminEndpointTests
     }
 
     [Fact]
+    public async Task Metrics_are_the_EchoKit_meter_in_Prometheus_text()
+    {
+        await using var admin = await AdminServe.StartAsync("--fault", "latency:delay=1ms");
+        await admin.TimeOneEchoAsync();
+
+        using var response = await admin.Http.GetAsync("/metrics");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Contains("# TYPE echokit_bytes_sent_bytes_total counter", text, StringComparison.Ordinal);
+
+        // Other tests' servers share this process and the meter's name: find this one's series by its port.
+        var port = $"server_port=\"{admin.Tcp.Port}\"";
+        Assert.Contains(text.Split('\n'), line => line.StartsWith("echokit_bytes_sent_bytes_total{", StringComparison.Ordinal) && line.Contains(port, StringComparison.Ordinal) && line.EndsWith("} 4", StringComparison.Ordinal));
+        Assert.Contains(text.Split('\n'), line => line.StartsWith("echokit_faults_applied_total{", StringComparison.Ordinal) && line.Contains("fault_type=\"latency\"", StringComparison.Ordinal) && line.Contains(port, StringComparison.Ordinal));
+        Assert.Contains("service_name=\"echokit\"", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_status_line_shows_the_rules_and_follows_admin_changes_at_once()
     {
         // An interval far longer than the test: every status line comes from a change of the rules.
