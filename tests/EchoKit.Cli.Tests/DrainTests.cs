@@ -63,7 +63,7 @@ public class DrainTests
     [Fact]
     public async Task Sigterm_drains_then_the_process_exits_0()
     {
-        using var child = ChildServe.Start("--drain-delay", "2s");
+        using var child = ChildServe.Start("--drain-delay", "3s");
         var admin = await child.WaitForAsync("admin");
         var tcp = await child.WaitForAsync("tcp");
         using var http = new HttpClient { BaseAddress = new Uri($"http://{admin}/"), Timeout = CliRun.Timeout };
@@ -87,7 +87,7 @@ public class DrainTests
 
         Assert.False(child.HasExited, "the process exited before the drain delay was over");
         Assert.Equal(0, await child.WaitForExitAsync());
-        Assert.True(signalled.Elapsed >= TimeSpan.FromMilliseconds(1900), $"exited {signalled.Elapsed.TotalMilliseconds:F0} ms after SIGTERM");
+        Assert.True(signalled.Elapsed >= TimeSpan.FromMilliseconds(2900), $"exited {signalled.Elapsed.TotalMilliseconds:F0} ms after SIGTERM");
     }
 
     /// <summary>Polls <c>/readyz</c> (bounded) until it is not 200; returns its status and the <c>status</c> field.</summary>
