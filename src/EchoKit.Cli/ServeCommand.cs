@@ -21,7 +21,7 @@ namespace EchoKit.Cli;
 /// of its configuration section) and flags (applied after the file), runs the server with a live status line, and
 /// stops it gracefully on Ctrl+C or SIGTERM.
 /// </summary>
-internal sealed class ServeCommand
+internal sealed partial class ServeCommand
 {
     /// <summary>The endpoint used when neither flags nor the configuration file name one.</summary>
     public static readonly IPEndPoint DefaultEndPoint = new(IPAddress.Loopback, 7007);
@@ -51,6 +51,10 @@ internal sealed class ServeCommand
         Description = "Use a new self-signed certificate for localhost, 127.0.0.1 and ::1 (for tests; clients must not verify it).",
     };
 
+    private readonly Option<IPEndPoint> _admin = NewOption<IPEndPoint>("--admin", "endpoint", "Serve the admin HTTP API here (127.0.0.1:9901, [::1]:9901, or a port alone for loopback; port 0 picks one): GET/PUT/POST/DELETE /faults to change the fault rules while serving, GET /healthz, /readyz and /metrics (docs/ADMIN.md). Plain HTTP without authentication: keep it on loopback.", AdminEndpoint.TryParseEndPoint);
+
+    private readonly Option<TimeSpan> _drainDelay = NewOption<TimeSpan>("--drain-delay", "time", "On Ctrl+C or SIGTERM, first keep accepting and echoing this long while /readyz answers 503, so a load balancer takes the server out before it stops. [default: 0s]", ValueGrammar.TryParseDuration);
+
     private readonly Option<TimeSpan> _statusInterval = NewOption<TimeSpan>("--status-interval", "time", "How often the status line is updated; 0 turns it off. [default: 1s on a terminal, 10s when the output is redirected]", ValueGrammar.TryParseDuration);
 
     private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "No status line; only the listening endpoints, errors and the final summary." };
@@ -70,6 +74,7 @@ internal sealed class ServeCommand
         "echokit serve --tls 7443 --tls-cert server.pfx --tls-cert-password secret",
         "echokit serve --tls 127.0.0.1:7443 --tls-self-signed",
         "echokit serve --config appsettings.json           # the \"EchoServer\" section, as in EchoKit.Hosting",
+        "echokit serve --tcp 7007 --admin 9901 --drain-delay 5s  # faults, probes, metrics over HTTP on 127.0.0.1:9901",
     ];
 
     private ServeCommand()
@@ -90,7 +95,7 @@ internal sealed class ServeCommand
         [
             .. endPointFlags, options._unix, options._config, options._configSection,
             options._tlsCert, options._tlsKey, options._tlsCertPassword, options._tlsSelfSigned,
-            .. tuningFlags, options._statusInterval, options._quiet, options._logLevel,
+            .. tuningFlags, options._admin, options._drainDelay, options._statusInterval, options._quiet, options._logLevel,
         ];
         foreach (var option in all)
         {
@@ -139,12 +144,13 @@ internal sealed class ServeCommand
         }
 
         var logLevel = parseResult.GetValue(_logLevel);
+        var logProvider = new CliLoggerProvider(live);
         using var loggerFactory = LoggerFactory.Create(logging =>
         {
             logging.SetMinimumLevel(logLevel);
             if (logLevel != LogLevel.None)
             {
-                logging.AddProvider(new CliLoggerProvider(live));
+                logging.AddProvider(logProvider);
             }
         });
 
@@ -185,7 +191,10 @@ internal sealed class ServeCommand
                 return UsageError(console, "invalid options: " + ex.Message);
             }
 
-            return await ServeAsync(server, shutdownTimeout, parseResult, console, live).ConfigureAwait(false);
+            var admin = parseResult.GetValue(_admin) is { } adminEndPoint
+                ? new AdminSettings(adminEndPoint, logProvider, logLevel, loggerFactory.CreateLogger("EchoKit.Cli.Admin"))
+                : null;
+            return await ServeAsync(server, shutdownTimeout, admin, parseResult, console, live).ConfigureAwait(false);
         }
         finally
         {
@@ -193,7 +202,7 @@ internal sealed class ServeCommand
         }
     }
 
-    private async Task<int> ServeAsync(EchoServer server, TimeSpan shutdownTimeout, ParseResult parseResult, CliConsole console, LiveLine live)
+    private async Task<int> ServeAsync(EchoServer server, TimeSpan shutdownTimeout, AdminSettings? adminSettings, ParseResult parseResult, CliConsole console, LiveLine live)
     {
         var faulted = 0;
         server.ServerFaulted += (_, e) =>
@@ -202,6 +211,48 @@ internal sealed class ServeCommand
             live.WriteLine($"echokit serve: the listener on {e.EndPoint} failed: {e.Exception.Message}");
         };
 
+        var lifecycle = new ServeLifecycle();
+        using var faultsChanged = new SemaphoreSlim(0, 1);
+        AdminEndpoint? admin = null;
+        if (adminSettings is not null)
+        {
+            // Up before the echo listeners, so /readyz can answer 503 while they are bound.
+            try
+            {
+                admin = await AdminEndpoint.StartAsync(
+                    adminSettings.EndPoint, server, lifecycle, adminSettings.LogProvider, adminSettings.LogLevel, adminSettings.Logger,
+                    () => Wake(faultsChanged), console.Stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (console.Stop.IsCancellationRequested)
+            {
+                await console.Error.WriteLineAsync("echokit serve: stopped while starting.").ConfigureAwait(false);
+                return Interrupted;
+            }
+            catch (Exception ex) when (ex is IOException or SocketException or UnauthorizedAccessException)
+            {
+                await console.Error.WriteLineAsync($"echokit serve: failed to start the admin endpoint on {adminSettings.EndPoint}: {ex.Message}").ConfigureAwait(false);
+                return Failure;
+            }
+        }
+
+        try
+        {
+            return await RunServerAsync(server, shutdownTimeout, admin, lifecycle, faultsChanged, parseResult, console, live, () => Volatile.Read(ref faulted) != 0).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Last, so /readyz answers 503 through the whole stop rather than refusing connections.
+            if (admin is not null)
+            {
+                await admin.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<int> RunServerAsync(
+        EchoServer server, TimeSpan shutdownTimeout, AdminEndpoint? admin, ServeLifecycle lifecycle, SemaphoreSlim faultsChanged,
+        ParseResult parseResult, CliConsole console, LiveLine live, Func<bool> faulted)
+    {
         try
         {
             await server.StartAsync(console.Stop).ConfigureAwait(false);
@@ -218,10 +269,16 @@ internal sealed class ServeCommand
             return Failure;
         }
 
+        lifecycle.MoveTo(ServePhase.Serving);
         var started = Stopwatch.GetTimestamp();
         foreach (var listener in server.Listeners)
         {
             await console.Output.WriteLineAsync($"Listening on {listener}").ConfigureAwait(false);
+        }
+
+        if (admin is not null)
+        {
+            await console.Output.WriteLineAsync($"Listening on admin {admin.EndPoint}").ConfigureAwait(false);
         }
 
         await console.Output.WriteLineAsync(console.OutputIsTerminal ? "Press Ctrl+C to stop." : "Send SIGINT or SIGTERM to stop.").ConfigureAwait(false);
@@ -230,9 +287,10 @@ internal sealed class ServeCommand
         var interval = parseResult.IsGiven(_statusInterval)
             ? parseResult.GetValue(_statusInterval)
             : TimeSpan.FromSeconds(console.OutputIsTerminal ? 1 : 10);
+        var showFaults = admin is not null || server.Faults.Rules.Count > 0;
         var status = parseResult.GetValue(_quiet) || interval == TimeSpan.Zero
             ? Task.CompletedTask
-            : ShowStatusAsync(server, live, interval, console.Stop);
+            : ShowStatusAsync(server, live, interval, showFaults ? faultsChanged : null, console.Width, console.Stop);
 
         try
         {
@@ -245,6 +303,12 @@ internal sealed class ServeCommand
 
         await status.ConfigureAwait(false);
         live.Finish();
+        if (parseResult.GetValue(_drainDelay) is var drainDelay && drainDelay > TimeSpan.Zero)
+        {
+            await DrainAsync(drainDelay, admin, lifecycle, console).ConfigureAwait(false);
+        }
+
+        lifecycle.MoveTo(ServePhase.Stopping);
         var draining = server.GetStatistics().ActiveConnections;
         await console.Output.WriteLineAsync(draining == 0
             ? "Stopping."
@@ -262,22 +326,95 @@ internal sealed class ServeCommand
 
         await console.Output.WriteLineAsync(summary + ".").ConfigureAwait(false);
         await console.Output.FlushAsync().ConfigureAwait(false);
-        return Volatile.Read(ref faulted) == 0 ? Success : Failure;
+        return faulted() ? Failure : Success;
     }
 
-    /// <summary>Updates the status line every <paramref name="interval"/> with rates over that interval.</summary>
-    private static async Task ShowStatusAsync(EchoServer server, LiveLine live, TimeSpan interval, CancellationToken stop)
+    /// <summary>
+    /// <c>--drain-delay</c>: not ready any more (<c>/readyz</c> 503) but still accepting and echoing, so whatever
+    /// routes clients here (a load balancer polling <c>/readyz</c>) stops before connections are refused. A second
+    /// Ctrl+C or SIGTERM cuts it short, and aborts the stop that follows, as it always does.
+    /// </summary>
+    private static async Task DrainAsync(TimeSpan delay, AdminEndpoint? admin, ServeLifecycle lifecycle, CliConsole console)
+    {
+        lifecycle.MoveTo(ServePhase.Draining);
+        if (admin is not null)
+        {
+            admin.LogDraining(delay);
+        }
+
+        await console.Output.WriteLineAsync($"Draining: still accepting and echoing for {Formatting.Seconds(delay)}{(admin is null ? "" : ", /readyz answers 503")} (Ctrl+C again to stop at once).").ConfigureAwait(false);
+        await console.Output.FlushAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.Delay(delay, console.Abort).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The second signal: stop now.
+        }
+    }
+
+    /// <summary>Lets the status loop redraw at once; one pending wake is enough however many changes come.</summary>
+    private static void Wake(SemaphoreSlim signal)
+    {
+        try
+        {
+            if (signal.CurrentCount == 0)
+            {
+                signal.Release();
+            }
+        }
+        catch (SemaphoreFullException)
+        {
+            // Another change woke it first.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Serving is over.
+        }
+    }
+
+    /// <summary>
+    /// Updates the status line every <paramref name="interval"/> with rates over that interval and, with
+    /// <paramref name="faultsChanged"/>, the rules in force: redrawn as soon as they change, not at the next tick.
+    /// </summary>
+    private static async Task ShowStatusAsync(EchoServer server, LiveLine live, TimeSpan interval, SemaphoreSlim? faultsChanged, int width, CancellationToken stop)
     {
         var hasUdp = server.Listeners.Any(l => l.Transport == EchoTransport.Udp);
         var hasTls = server.Listeners.Any(l => l.Transport == EchoTransport.Tls);
         var started = Stopwatch.GetTimestamp();
         var previous = server.GetStatistics();
         var previousAt = started;
+        string? counters = null;
         using var timer = new PeriodicTimer(interval);
+        Task<bool>? tick = null;
+        Task? woken = null;
         try
         {
-            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            while (true)
             {
+                tick ??= timer.WaitForNextTickAsync(stop).AsTask();
+                woken ??= faultsChanged?.WaitAsync(stop) ?? Task.Delay(Timeout.InfiniteTimeSpan, stop);
+                if (await Task.WhenAny(tick, woken).ConfigureAwait(false) == woken)
+                {
+                    await woken.ConfigureAwait(false);
+                    woken = null;
+                    if (counters is not null)
+                    {
+                        // The counters of the last tick, the new rules: rates over a few milliseconds would mislead.
+                        live.Update(StatusLine.Compose(counters, server.Faults.Rules, live.Interactive, width));
+                        continue;
+                    }
+                }
+                else if (!await tick.ConfigureAwait(false))
+                {
+                    break;
+                }
+                else
+                {
+                    tick = null;
+                }
+
                 var now = Stopwatch.GetTimestamp();
                 var current = server.GetStatistics();
                 var seconds = Math.Max(Stopwatch.GetElapsedTime(previousAt, now).TotalSeconds, 1e-3);
@@ -297,7 +434,8 @@ internal sealed class ServeCommand
                     line += $" | {Formatting.Count(current.TlsHandshakeFailures)} TLS handshake failures";
                 }
 
-                live.Update(line);
+                counters = line;
+                live.Update(faultsChanged is null ? line : StatusLine.Compose(line, server.Faults.Rules, live.Interactive, width));
                 previous = current;
                 previousAt = now;
             }
