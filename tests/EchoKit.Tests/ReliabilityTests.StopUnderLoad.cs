@@ -193,6 +193,9 @@ public sealed partial class ReliabilityTests
 
                 var endPoints = clients.Select(c => c.LocalEndPoint!).ToArray();
                 var runs = Enumerable.Range(0, Connections).Select(i => Task.Run(() => StreamUntilServerEndsAsync(clients[i], block, offset: i * 7919, 64 * KiB, read, written, i, endings))).ToArray();
+                // Every client must be a served connection before the stop: one still in the backlog is reset
+                // without a ConnectionClosed (the accept loop echoes each new connection's first buffers inline).
+                await TestHelpers.WaitUntilAsync(() => server.GetStatistics().AcceptedConnections == Connections, "every connection accepted");
                 await TestHelpers.WaitUntilAsync(() => server.GetStatistics().BytesSent > Connections * 2L * MiB, "full-speed echo");
                 await server.StopAsync().WaitAsync(TestHelpers.Timeout);
                 await Task.WhenAll(runs).WaitAsync(TestHelpers.Timeout);

@@ -158,7 +158,8 @@ public class UdpFaultTests(ITestOutputHelper output)
         output.WriteLine($"FIGURE udp latency:delay=100ms over {Count} datagrams: min {latencies[0]:F1} ms, p50 {latencies[Count / 2]:F1} ms, p99 {latencies[Count * 99 / 100]:F1} ms, max {latencies[^1]:F1} ms");
         output.WriteLine("slowest: " + string.Join(", ", received.Snapshot().Select(r => (I: BinaryPrimitives.ReadInt32LittleEndian(r.Data), Ms: Stopwatch.GetElapsedTime(sent[BinaryPrimitives.ReadInt32LittleEndian(r.Data)], r.At).TotalMilliseconds)).OrderByDescending(x => x.Ms).Take(8).Select(x => $"#{x.I} {x.Ms:F0}")));
         Assert.True(latencies[0] >= 100, $"an echo came back after {latencies[0]:F1} ms, before the 100 ms delay");
-        Assert.True(latencies[Count / 2] < 1000, $"p50 {latencies[Count / 2]:F1} ms");
+        // Loose on purpose: a loaded machine delays timers; what this guards against is echoes serialized behind one another (200 x 100 ms).
+        Assert.True(latencies[Count / 2] < 5000, $"p50 {latencies[Count / 2]:F1} ms");
     }
 
     [Fact]

@@ -25,13 +25,14 @@ internal sealed class PrefixedStream(byte[] prefix, Stream inner) : Stream
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
-    public override int Read(Span<byte> buffer) => TakePrefix(buffer) is var taken and > 0 ? taken : inner.Read(buffer);
+    public override int Read(Span<byte> buffer) => HasPrefix ? TakePrefix(buffer) : inner.Read(buffer);
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
+    /// <summary>A zero-byte read (SslStream waits for data that way) completes at once while prefix bytes are left: they are the data.</summary>
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        TakePrefix(buffer.Span) is var taken and > 0 ? new(taken) : inner.ReadAsync(buffer, cancellationToken);
+        HasPrefix ? new(TakePrefix(buffer.Span)) : inner.ReadAsync(buffer, cancellationToken);
 
     public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
 
@@ -61,14 +62,11 @@ internal sealed class PrefixedStream(byte[] prefix, Stream inner) : Stream
         base.Dispose(disposing);
     }
 
+    private bool HasPrefix => _offset < prefix.Length;
+
     private int TakePrefix(Span<byte> destination)
     {
         var left = prefix.Length - _offset;
-        if (left == 0 || destination.IsEmpty)
-        {
-            return 0;
-        }
-
         var taken = Math.Min(left, destination.Length);
         prefix.AsSpan(_offset, taken).CopyTo(destination);
         _offset += taken;
