@@ -77,6 +77,21 @@ public sealed partial class EchoServer : IAsyncDisposable
     public EchoServerFaults Faults { get; }
 
     /// <summary>
+    /// Whether the server is listening: <see cref="StartAsync"/> has completed and <see cref="StopAsync"/> has not been
+    /// called yet. What a readiness probe asks.
+    /// </summary>
+    public bool IsListening
+    {
+        get
+        {
+            lock (_stateLock)
+            {
+                return _state == State.Running && _stopTask is null;
+            }
+        }
+    }
+
+    /// <summary>
     /// Binds every endpoint (TCP, Unix socket, UDP, TLS) and starts accepting and receiving. If any endpoint fails to
     /// bind, none stays bound.
     /// </summary>
