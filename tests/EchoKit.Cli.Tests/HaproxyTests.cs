@@ -110,7 +110,7 @@ public sealed partial class HaproxyTests
 
         """;
 
-    private static void RequireHaproxy()
+    internal static void RequireHaproxy()
     {
         if (!Haproxy.IsInstalled && Environment.GetEnvironmentVariable("CI") == "true")
         {
@@ -122,7 +122,7 @@ public sealed partial class HaproxyTests
 
     private static int Port(string endPoint) => IPEndPoint.Parse(endPoint).Port;
 
-    private static async Task<Socket> ConnectFromAsync(IPAddress source, int port)
+    internal static async Task<Socket> ConnectFromAsync(IPAddress source, int port)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         socket.Bind(new IPEndPoint(source, 0));
