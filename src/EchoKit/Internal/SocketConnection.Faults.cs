@@ -16,24 +16,6 @@ internal sealed partial class SocketConnection
     /// <summary>What a parked pump does when it wakes: write (the held echo, its next piece) or close (slow-close, stall-reads).</summary>
     private ConnectionPhase _afterPark = ConnectionPhase.FaultSend;
 
-    /// <inheritdoc/>
-    public override void EndByFault(bool reset)
-    {
-        if (!reset)
-        {
-            BeginGracefulClose(ConnectionCloseReason.FaultInjected);
-            return;
-        }
-
-        if (TryDecide(ConnectionCloseReason.FaultInjected, SocketError.Success))
-        {
-            Faults!.ResetOnClose = true;
-            SetAbortiveClose();
-        }
-
-        Abort(ConnectionCloseReason.FaultInjected);
-    }
-
     /// <summary>The fault timer's wake-up of a parked pump: the held echo (or its next piece) is written now, or the held close made.</summary>
     public override void ResumeAfterFault()
     {

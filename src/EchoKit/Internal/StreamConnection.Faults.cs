@@ -23,8 +23,26 @@ internal abstract partial class StreamConnection
     /// <summary>The server's rules changed: called for each live connection, under the set's lock, so it only raises a flag.</summary>
     public void OfferFaultChange() => Volatile.Write(ref _faultsChanged, 1);
 
-    /// <summary>Called by the fault timer at the connection's deadline: RST (<c>reset:after=</c>) or FIN (<c>blackhole:close-after=</c>).</summary>
-    public virtual void EndByFault(bool reset) => Abort(ConnectionCloseReason.FaultInjected);
+    /// <summary>
+    /// Called by the fault timer at the connection's deadline (under its gate): RST (<c>reset:after=</c>), or FIN after the
+    /// echo in flight as a stop closes (<c>blackhole:close-after=</c>; TLS: close_notify and FIN).
+    /// </summary>
+    public void EndByFault(bool reset)
+    {
+        if (!reset)
+        {
+            BeginGracefulClose(ConnectionCloseReason.FaultInjected);
+            return;
+        }
+
+        if (TryDecide(ConnectionCloseReason.FaultInjected, SocketError.Success))
+        {
+            Faults!.ResetOnClose = true;
+            SetAbortiveClose();
+        }
+
+        Abort(ConnectionCloseReason.FaultInjected);
+    }
 
     /// <summary>Called by the fault timer when a pump parked by a fault is due to go on.</summary>
     public virtual void ResumeAfterFault()

@@ -20,25 +20,6 @@ internal sealed partial class TlsConnection : IValueTaskSource<bool>
     /// <summary>The parked pump's awaitable: <see langword="true"/> when the fault timer resumes it, <see langword="false"/> when an abort does.</summary>
     private ManualResetValueTaskSourceCore<bool> _park = new() { RunContinuationsAsynchronously = true };
 
-    /// <inheritdoc/>
-    public override void EndByFault(bool reset)
-    {
-        if (!reset)
-        {
-            // blackhole:close-after: close_notify and FIN, then drain, as a stop closes an idle connection.
-            BeginGracefulClose(ConnectionCloseReason.FaultInjected);
-            return;
-        }
-
-        if (TryDecide(ConnectionCloseReason.FaultInjected, SocketError.Success))
-        {
-            Faults!.ResetOnClose = true;
-            SetAbortiveClose();
-        }
-
-        Abort(ConnectionCloseReason.FaultInjected);
-    }
-
     /// <summary>The fault timer's wake-up (off its lock): the pump goes on with the held echo, its next piece, or the held close.</summary>
     public override void ResumeAfterFault() => _park.SetResult(true);
 
