@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace EchoKit.Benchmarks.Faults;
 
 /// <summary>One timer experiment: how late <see cref="Timer"/> wakes after the time it was armed for.</summary>
-internal sealed record TimerResult(string Case, int Timers, double DelayMs, int Wakes, double MinMs, double P50Ms, double P90Ms, double P99Ms, double MaxMs, double MeanMs, double CpuMicrosecondsPerWake);
+internal sealed record TimerResult(string Case, int Timers, double DelayMs, int Wakes, double MinMs, double P50Ms, double P90Ms, double P99Ms, double MaxMs, double MeanMs, double CpuMicrosecondsPerWake, double CallbacksPerWake);
 
 /// <summary>
 /// A standalone experiment, no server: timers armed the way <c>ConnectionFaults.Arm</c> does (due = now + delay in
@@ -21,12 +21,13 @@ internal static class TimerOvershoot
     public static async Task<List<TimerResult>> RunAsync()
     {
         var results = new List<TimerResult>();
-        foreach (var (timers, delayMs) in new[] { (1, 50.0), (1, 2.0), (100, 50.0), (100, 49.5) })
+        foreach (var (timers, delayMs, jitterMs, rearm) in new[] { (1, 50.0, 0.0, false), (1, 2.0, 0.0, false), (100, 50.0, 0.0, false), (100, 50.0, 0.0, true), (100, 50.0, 10.0, true) })
         {
-            Console.Error.WriteLine($"timer: {timers} timer(s), {delayMs} ms");
+            var name = $"Timer: {timers} timer(s), {delayMs}{(jitterMs > 0 ? $" ± {jitterMs}" : "")} ms{(rearm ? ", re-armed when early (as ConnectionFaults.OnTimer)" : "")}";
+            Console.Error.WriteLine($"timer: {name}");
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-            var overshoot = await MeasureAsync(timers, delayMs, TimeSpan.FromSeconds(2));
-            results.Add(Result($"Timer: {timers} timer(s), {delayMs} ms", timers, delayMs, overshoot, Process.GetCurrentProcess().TotalProcessorTime - cpu));
+            var (overshoot, callbacks) = await MeasureAsync(timers, delayMs, jitterMs, rearm, TimeSpan.FromSeconds(2));
+            results.Add(Result(name, timers, delayMs, overshoot, Process.GetCurrentProcess().TotalProcessorTime - cpu, callbacks));
         }
 
         foreach (var spin in new[] { false, true })
@@ -35,17 +36,19 @@ internal static class TimerOvershoot
             Console.Error.WriteLine($"timer: {name}");
             var before = Process.GetCurrentProcess().TotalProcessorTime;
             var precise = await DedicatedThread.MeasureAsync(100, 50, TimeSpan.FromSeconds(2), spin);
-            results.Add(Result($"{name}: 100 due times, 50 ms", 100, 50, precise, Process.GetCurrentProcess().TotalProcessorTime - before));
+            results.Add(Result($"{name}: 100 due times, 50 ms", 100, 50, precise, Process.GetCurrentProcess().TotalProcessorTime - before, precise.Count));
         }
+
         results.Add(TickCountStep());
         return results;
     }
 
-    private static TimerResult Result(string name, int timers, double delayMs, List<double> overshoot, TimeSpan cpu)
+    private static TimerResult Result(string name, int timers, double delayMs, List<double> overshoot, TimeSpan cpu, long callbacks)
     {
         var d = new Distribution(overshoot);
         return new TimerResult(name, timers, delayMs, d.Count, Math.Round(d.Min, 3), Math.Round(d.P50, 3), Math.Round(d.P90, 3), Math.Round(d.P99, 3), Math.Round(d.Max, 3),
-            Math.Round(d.Mean, 3), d.Count == 0 ? double.NaN : Math.Round(cpu.TotalMicroseconds / d.Count, 1));
+            Math.Round(d.Mean, 3), d.Count == 0 ? double.NaN : Math.Round(cpu.TotalMicroseconds / d.Count, 1),
+            d.Count == 0 ? double.NaN : Math.Round((double)callbacks / d.Count, 2));
     }
 
     /// <summary>The steps of <see cref="Environment.TickCount64"/> over 300 ms: its resolution here (CLOCK_MONOTONIC_COARSE on Linux).</summary>
@@ -65,18 +68,19 @@ internal static class TimerOvershoot
         }
 
         var d = new Distribution(steps);
-        return new TimerResult("Environment.TickCount64 step (not an overshoot)", 0, 0, d.Count, d.Min, d.P50, d.P90, d.P99, d.Max, Math.Round(d.Mean, 3), double.NaN);
+        return new TimerResult("Environment.TickCount64 step (not an overshoot)", 0, 0, d.Count, d.Min, d.P50, d.P90, d.P99, d.Max, Math.Round(d.Mean, 3), double.NaN, double.NaN);
     }
 
-    private static async Task<List<double>> MeasureAsync(int count, double delayMs, TimeSpan duration)
+    private static async Task<(List<double> Overshoot, long Callbacks)> MeasureAsync(int count, double delayMs, double jitterMs, bool rearmIfEarly, TimeSpan duration)
     {
         var delay = (long)Math.Ceiling(delayMs * Stopwatch.Frequency / 1000);
+        var jitter = (long)Math.Ceiling(jitterMs * Stopwatch.Frequency / 1000);
         var end = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
         var probes = new List<Probe>();
         var stagger = new Random(3);
         for (var i = 0; i < count; i++)
         {
-            var probe = new Probe(delay, end);
+            var probe = new Probe(delay, jitter, rearmIfEarly, end, i);
             probes.Add(probe);
             probe.Start(TimeSpan.FromMilliseconds(stagger.NextDouble() * delayMs));
         }
@@ -87,25 +91,43 @@ internal static class TimerOvershoot
             probe.Dispose();
         }
 
-        return [.. probes.SelectMany(p => p.Snapshot())];
+        return ([.. probes.SelectMany(p => p.Snapshot())], probes.Sum(p => p.Callbacks));
     }
 
     private sealed class Probe : IDisposable
     {
         private readonly Lock _gate = new();
         private readonly long _delay;
+        private readonly long _jitter;
+        private readonly bool _rearmIfEarly;
+        private readonly Random _random;
         private readonly long _end;
         private readonly Timer _timer;
         private long _due;
+        private long _callbacks;
 
-        public Probe(long delay, long end)
+        public Probe(long delay, long jitter, bool rearmIfEarly, long end, int seed)
         {
             _delay = delay;
+            _jitter = jitter;
+            _rearmIfEarly = rearmIfEarly;
+            _random = new Random(seed);
             _end = end;
             _timer = new Timer(static s => ((Probe)s!).OnTimer(), this, Timeout.Infinite, Timeout.Infinite);
         }
 
         private List<double> Overshoot { get; } = [];
+
+        public long Callbacks
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _callbacks;
+                }
+            }
+        }
 
         public double[] Snapshot()
         {
@@ -126,6 +148,14 @@ internal static class TimerOvershoot
                 var now = Stopwatch.GetTimestamp();
                 if (_due != 0)
                 {
+                    _callbacks++;
+                    if (_rearmIfEarly && now < _due)
+                    {
+                        // ConnectionFaults.OnTimer finds the wake-up not yet due and arms again for the rest, rounded up.
+                        _timer.Change((long)Math.Ceiling((_due - now) * 1000.0 / Stopwatch.Frequency), Timeout.Infinite);
+                        return;
+                    }
+
                     Overshoot.Add(Distribution.ToMilliseconds(now - _due));
                 }
 
@@ -135,7 +165,7 @@ internal static class TimerOvershoot
                 }
 
                 // As ConnectionFaults.Arm: the due time in ticks, the timer's milliseconds rounded up so it never fires early.
-                _due = now + _delay;
+                _due = now + _delay + (_jitter == 0 ? 0 : (long)((_random.NextDouble() * 2 - 1) * _jitter));
                 var milliseconds = (long)Math.Ceiling((_due - Stopwatch.GetTimestamp()) * 1000.0 / Stopwatch.Frequency);
                 _timer.Change(milliseconds, Timeout.Infinite);
             }
