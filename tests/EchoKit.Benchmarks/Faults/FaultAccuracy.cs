@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace EchoKit.Benchmarks.Faults;
 
@@ -12,7 +13,7 @@ namespace EchoKit.Benchmarks.Faults;
 /// </summary>
 internal static class FaultAccuracy
 {
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     public static async Task<int> RunAsync(FaultAccuracySettings settings, string commandLine)
     {
