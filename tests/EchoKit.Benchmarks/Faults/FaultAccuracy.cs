@@ -77,7 +77,7 @@ internal static class FaultAccuracy
         foreach (var r in results)
         {
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| `{r.Rule}` | {r.Connections} | {r.ReceiveBufferSize} | {r.Rate} | {r.MinBytesPerSecond:0} / {r.MeanBytesPerSecond:0} / {r.MaxBytesPerSecond:0} | {r.MinErrorPercent:+0.00;-0.00} % / {r.MaxErrorPercent:+0.00;-0.00} % | {Met(r.Met)} |");
+                $"| `{r.Rule}` | {r.Connections} | {r.ReceiveBufferSize} | {r.Rate} | {r.MinBytesPerSecond:0} / {r.MeanBytesPerSecond:0} / {r.MaxBytesPerSecond:0} | {r.MinErrorPercent + 0.0:+0.00;-0.00;0.00} % / {r.MaxErrorPercent + 0.0:+0.00;-0.00;0.00} % | {Met(r.Met)} |");
         }
     }
 
