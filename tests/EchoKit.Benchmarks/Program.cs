@@ -5,12 +5,14 @@
 //       [--scenarios pingpong,rate,throughput,churn,idle,noread] [--servers echokit,kestrel,dotnetty,naive] [--out docs/BENCHMARKS.md]
 //       [--idle-connections 10000] [--churn-concurrency 16] [--noread-connections 200] [--noread-mib 16] [--source-addresses 8]
 //   dotnet run -c Release --project tests/EchoKit.Benchmarks -- serve <echokit|kestrel|dotnetty|naive> --port N
+//   dotnet run -c Release --project tests/EchoKit.Benchmarks -- faults [--connections 100] [--duration 5] [--json]
 //   dotnet run -c Release --project tests/EchoKit.Benchmarks -- micro [BenchmarkDotNet arguments, e.g. --filter *RoundTrip*]
 using System.Diagnostics;
 using System.Globalization;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Running;
 using EchoKit.Benchmarks;
+using EchoKit.Benchmarks.Faults;
 using EchoKit.Benchmarks.Orchestration;
 
 const string Usage = """
@@ -22,6 +24,8 @@ const string Usage = """
                                                 the side-by-side comparison; Markdown on stdout (and in --out), progress on stderr
       serve <echokit|kestrel|dotnetty|naive> --port N
                                                 one server on 127.0.0.1:N; prints "READY N"; stops on end of stdin or SIGTERM
+      faults [--connections 100] [--duration 5] [--toxicity-connections 1000] [--seeds 5] [--parts latency,bandwidth,toxicity,timer] [--json]
+                                                fault-rule accuracy against an in-process server (latency, bandwidth, toxicity, timer); Markdown on stdout
       micro [BenchmarkDotNet arguments]         in-process micro-benchmarks (BenchmarkSwitcher), e.g. micro --filter *RoundTrip*
     """;
 
@@ -80,6 +84,19 @@ switch (args[0])
             ? $"{args[0]}: all {runner.Results.Values.Sum(l => l.Count)} runs passed in {clock.Elapsed.TotalSeconds:0.0} s."
             : $"{args[0]}: {failures.Count} run(s) failed.");
         return failures.Count == 0 ? 0 : 1;
+    }
+
+    case "faults":
+    {
+        var faultSettings = new FaultAccuracySettings();
+        if (faultSettings.Parse(args[1..]) is { } faultError)
+        {
+            Console.Error.WriteLine(faultError);
+            Console.Error.WriteLine(Usage);
+            return 2;
+        }
+
+        return await FaultAccuracy.RunAsync(faultSettings, "dotnet run -c Release --project tests/EchoKit.Benchmarks -- " + string.Join(' ', args));
     }
 
     case "micro":
