@@ -5,13 +5,16 @@ namespace EchoKit.Internal;
 /// <summary>
 /// The faults of one stream connection, decided at accept (<see cref="FaultPlan.Decide"/>), and the state that applies
 /// them: its random stream, the limit's count, the current piece, the bandwidth clock, the corruption countdown, and
-/// at most one timer, which both wakes a pump parked by a fault and fires the connection's deadline (reset
-/// <c>after</c>, blackhole <c>close-after</c>). Allocated only for a faulted connection, never per message; the pump is
-/// the only writer of the echo state (including <see cref="TakeLive"/>), and the timer's state is guarded by
-/// <see cref="_gate"/>. The pump of each transport (TCP/Unix, TLS) applies these to its own writes.
+/// its wake-ups on the <see cref="FaultClock"/>: the end of a park (latency, slice pause, bandwidth, slow-close) and the
+/// connection's deadline (reset <c>after</c>, blackhole <c>close-after</c>). Allocated only for a faulted connection,
+/// never per message; the pump is the only writer of the echo state (including <see cref="TakeLive"/>), and the park
+/// and deadline are guarded by <see cref="_gate"/>. The pump of each transport (TCP/Unix, TLS) applies these to its own writes.
 /// </summary>
-internal sealed class ConnectionFaults : IDisposable
+internal sealed class ConnectionFaults : IFaultClockTarget
 {
+    /// <summary>The token of the deadline's wake-up; a park's wake-up carries its generation, 1 and up.</summary>
+    private const long DeadlineToken = 0;
+
     private readonly Lock _gate = new();
     private readonly long _deadlineAfter;
     private long _delay;
@@ -20,7 +23,7 @@ internal sealed class ConnectionFaults : IDisposable
     private long _corruptLeft;
     private FaultRandom _random;
     private StreamConnection? _owner;
-    private Timer? _timer;
+    private long _generation;
     private long _deadline = long.MaxValue;
     private long _wakeAt;
     private bool _parked;
@@ -144,7 +147,7 @@ internal sealed class ConnectionFaults : IDisposable
 
     /// <summary>
     /// When the next piece of <paramref name="bytes"/> may be written under the bandwidth rule (a <see cref="Stopwatch"/>
-    /// timestamp; 0 = now), and books it: the clock advances by the piece's share of a second, never banking idle time.
+    /// timestamp; 0 = now), and books it: the clock advances by the piece's share of a second, banking at most 1/10 s of idle time.
     /// </summary>
     public long BandwidthDue(int bytes)
     {
@@ -153,8 +156,10 @@ internal sealed class ConnectionFaults : IDisposable
             return 0;
         }
 
+        // Up to 1/10 s of lateness is made up (a wake-up or the machine ran late), so the rate holds on a loaded
+        // machine; a longer pause is not banked, so the burst after it is at most 1/10 s worth.
         var now = Stopwatch.GetTimestamp();
-        var start = Math.Max(now, _bandwidthNext);
+        var start = Math.Max(now - Stopwatch.Frequency / 10, _bandwidthNext);
         _bandwidthNext = start + (long)(bytes * (double)Stopwatch.Frequency / Rate);
         return start > now ? start : 0;
     }
@@ -207,7 +212,6 @@ internal sealed class ConnectionFaults : IDisposable
         }
 
         Rules = [.. Rules.Where(r => !AppliesLive(r.Type)), .. live];
-        EnsureTimer();
         return added;
     }
 
@@ -223,19 +227,17 @@ internal sealed class ConnectionFaults : IDisposable
         return arrived + Math.Max(0, delay);
     }
 
-    /// <summary>Binds the state to its pump when the connection starts; creates the one timer only if a rule needs it.</summary>
+    /// <summary>Binds the state to its pump when the connection starts, and schedules its deadline if a rule has one.</summary>
     public void Attach(StreamConnection owner)
     {
         _owner = owner;
         _live = true;
-        EnsureTimer();
         if (_deadlineAfter > 0)
         {
             lock (_gate)
             {
-                var now = Stopwatch.GetTimestamp();
-                _deadline = now + _deadlineAfter;
-                Arm(now);
+                _deadline = Stopwatch.GetTimestamp() + _deadlineAfter;
+                FaultClock.Schedule(this, DeadlineToken, _deadline);
             }
         }
     }
@@ -248,22 +250,26 @@ internal sealed class ConnectionFaults : IDisposable
     {
         lock (_gate)
         {
-            var now = Stopwatch.GetTimestamp();
-            if (_aborted || wakeAt <= now || _timer is null)
+            if (_aborted || wakeAt <= Stopwatch.GetTimestamp())
             {
                 return false;
             }
 
             _wakeAt = wakeAt;
             _parked = true;
-            Arm(now);
+            if (wakeAt != long.MaxValue)
+            {
+                // A new generation: a wake-up scheduled for an earlier park that an abort ended finds nothing to do.
+                FaultClock.Schedule(this, ++_generation, wakeAt);
+            }
+
             return true;
         }
     }
 
     /// <summary>
     /// The connection was aborted (stop, a time limit, a reset): a parked pump must not sleep on. Returns whether it was
-    /// parked, in which case the caller resumes it (once: the timer will not).
+    /// parked, in which case the caller resumes it (once: the clock will not).
     /// </summary>
     public bool Wake()
     {
@@ -280,7 +286,7 @@ internal sealed class ConnectionFaults : IDisposable
         }
     }
 
-    /// <summary>The connection is closing: no timer callback touches it from now on. Returns <see cref="ResetOnClose"/>.</summary>
+    /// <summary>The connection is closing: no wake-up touches it from now on (one still scheduled finds it ended). Returns <see cref="ResetOnClose"/>.</summary>
     public bool End()
     {
         lock (_gate)
@@ -289,34 +295,39 @@ internal sealed class ConnectionFaults : IDisposable
             _parked = false;
         }
 
-        Dispose();
         return ResetOnClose;
     }
 
-    /// <summary>Disposes the timer; <see cref="End"/> does it when the connection closes.</summary>
-    public void Dispose()
+    /// <summary>
+    /// The <see cref="FaultClock"/>'s wake-up, on its thread: the deadline (RST or FIN), or the end of a park, whose pump
+    /// the owner hands to the thread pool. Both are quick: a close, or a work item.
+    /// </summary>
+    void IFaultClockTarget.OnClock(long token)
     {
+        var resume = false;
         lock (_gate)
         {
-            _timer?.Dispose();
-        }
-    }
-
-    /// <summary>The one timer, made when the first rule that parks the pump or sets a deadline needs it.</summary>
-    private void EnsureTimer()
-    {
-        if (_timer is not null || (!HasLatency && SliceDelay == 0 && Rate == 0 && StallAfter < 0 && SlowCloseDelay == 0 && _deadlineAfter == 0))
-        {
-            return;
-        }
-
-        lock (_gate)
-        {
-            // No execution context flows into the timer: it belongs to the connection, not to whoever accepted it.
-            using (ExecutionContext.SuppressFlow())
+            // A wake-up that raced with End, or one of a park that an abort already ended, finds nothing to do.
+            if (!_live)
             {
-                _timer = new Timer(static s => ((ConnectionFaults)s!).OnTimer(), this, Timeout.Infinite, Timeout.Infinite);
+                return;
             }
+
+            if (token == DeadlineToken)
+            {
+                _deadline = long.MaxValue;
+                _owner!.EndByFault(DeadlineResets);
+            }
+            else if (token == _generation && _parked)
+            {
+                _parked = false;
+                resume = true;
+            }
+        }
+
+        if (resume)
+        {
+            _owner!.ResumeAfterFault();
         }
     }
 
@@ -350,52 +361,4 @@ internal sealed class ConnectionFaults : IDisposable
     }
 
     private static long ToTimestamp(TimeSpan value) => (long)Math.Ceiling(value.Ticks * (double)Stopwatch.Frequency / TimeSpan.TicksPerSecond);
-
-    private void OnTimer()
-    {
-        var resume = false;
-        lock (_gate)
-        {
-            // A callback that raced with End (or with a later re-arm) finds nothing to do.
-            if (!_live)
-            {
-                return;
-            }
-
-            var now = Stopwatch.GetTimestamp();
-            if (now >= _deadline)
-            {
-                _deadline = long.MaxValue;
-                _owner!.EndByFault(DeadlineResets);
-            }
-
-            if (_parked && now >= _wakeAt)
-            {
-                _parked = false;
-                resume = true;
-            }
-
-            // Still due: the wake-up (the timer fired a little early) or the deadline, which a wake-up must not lose.
-            Arm(now);
-        }
-
-        if (resume)
-        {
-            _owner!.ResumeAfterFault();
-        }
-    }
-
-    /// <summary>Sets the timer for the earlier of the wake-up and the deadline; the timer's milliseconds are rounded up, so it never fires early.</summary>
-    private void Arm(long now)
-    {
-        var due = Math.Min(_parked ? _wakeAt : long.MaxValue, _deadline);
-        if (due == long.MaxValue)
-        {
-            _timer?.Change(Timeout.Infinite, Timeout.Infinite);
-            return;
-        }
-
-        var milliseconds = Math.Max(0, (long)Math.Ceiling((due - now) * 1000.0 / Stopwatch.Frequency));
-        _timer?.Change(Math.Min(milliseconds, int.MaxValue - 1), Timeout.Infinite);
-    }
 }

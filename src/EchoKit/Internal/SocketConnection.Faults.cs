@@ -16,22 +16,19 @@ internal sealed partial class SocketConnection
     /// <summary>What a parked pump does when it wakes: write (the held echo, its next piece) or close (slow-close, stall-reads).</summary>
     private ConnectionPhase _afterPark = ConnectionPhase.FaultSend;
 
-    /// <summary>The fault timer's wake-up of a parked pump: the held echo (or its next piece) is written now, or the held close made.</summary>
+    /// <summary>
+    /// The fault clock's wake-up of a parked pump (on the clock's thread): the pump goes on with the held echo, its next
+    /// piece, or the held close, on the thread pool, where this object is its own work item.
+    /// </summary>
     public override void ResumeAfterFault()
     {
-        try
-        {
-            Run(_afterPark);
-        }
-        catch (Exception ex)
-        {
-            Fail(ex);
-        }
+        _resume = _afterPark;
+        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
 
     protected override void OnAborted()
     {
-        // Under the set's lock (or the fault timer's gate): never run the pump here, hand it to the thread pool.
+        // Under the set's lock (or the fault clock's gate): never run the pump here, hand it to the thread pool.
         if (Faults?.Wake() == true)
         {
             _resume = _afterPark == ConnectionPhase.FaultSend ? ConnectionPhase.FaultSend : ConnectionPhase.Close;

@@ -202,7 +202,6 @@ internal sealed partial class UdpEchoListener : IDisposable
 
     private void Stop()
     {
-        _faults.Dispose();
         foreach (var slot in _slots)
         {
             slot.Dispose();

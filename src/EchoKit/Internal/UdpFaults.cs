@@ -67,15 +67,15 @@ internal struct UdpFaultDecision
 /// the sources it saw (<see cref="UdpFaultSources"/>), whose first-seen ordinals and per-source datagram numbers key
 /// every draw, so a decision depends only on the seed, the rules and the order of datagrams per source; and the
 /// datagrams held back by <c>latency</c> or <c>reorder</c>, each in its own receive slot and pooled buffer, with one
-/// timer for all of them. A held datagram holds its slot, so at most <see cref="UdpEchoOptions.DatagramsInFlight"/> are
+/// wake-up on the <see cref="FaultClock"/> for the earliest of them. A held datagram holds its slot, so at most <see cref="UdpEchoOptions.DatagramsInFlight"/> are
 /// held; when every slot is held the listener receives nothing more until one is released, and what arrives meanwhile
 /// waits in the kernel's receive buffer (dropped by the kernel when that is full, as on a congested link). That keeps
 /// memory at the slots' buffers and never skips a fault: under <c>latency</c> every echo is delayed, and the rate is
 /// at most DatagramsInFlight per delay. When the listener stops, held datagrams are dropped (counted in
 /// <see cref="EchoServerStatistics.DatagramsFaultDropped"/>), so a stop never waits for them. Nothing is allocated per
-/// datagram: the table, the held list and the timer are made once, when the first datagram meets a rule.
+/// datagram: the table and the held list are made once, when the first datagram meets a rule.
 /// </summary>
-internal sealed class UdpFaults : IDisposable
+internal sealed class UdpFaults : IFaultClockTarget, IThreadPoolWorkItem
 {
     private const ulong JitterSalt = 0xD1B54A32D192ED03;
     private const ulong CorruptSalt = 0x8CB92BA72F3D8DD7;
@@ -90,7 +90,6 @@ internal sealed class UdpFaults : IDisposable
     private readonly TagList _tags;
     private int _heldCount;
     private UdpFaultSources? _sources;
-    private Timer? _timer;
     private long _armedFor = long.MaxValue;
     private bool _stopped;
 
@@ -296,7 +295,6 @@ internal sealed class UdpFaults : IDisposable
         lock (_gate)
         {
             _stopped = true;
-            _timer?.Dispose();
             dropped = new IUdpHeldDatagram[_heldCount];
             for (var i = 0; i < _heldCount; i++)
             {
@@ -336,15 +334,6 @@ internal sealed class UdpFaults : IDisposable
         if (decision.Reordered)
         {
             _metrics.FaultApplied(_tags, EchoFaultType.Reorder);
-        }
-    }
-
-    /// <summary>Disposes the timer; <see cref="Stop"/> does it when the listener closes.</summary>
-    public void Dispose()
-    {
-        lock (_gate)
-        {
-            _timer?.Dispose();
         }
     }
 
@@ -410,7 +399,7 @@ internal sealed class UdpFaults : IDisposable
         _held[_heldCount] = default;
     }
 
-    /// <summary>Sets the one timer for <paramref name="due"/> if that is earlier than what it is set for; its milliseconds are rounded up, and it checks the clock, so nothing goes early.</summary>
+    /// <summary>Schedules a wake-up for <paramref name="due"/> if that is earlier than the one scheduled; the clock never wakes early.</summary>
     private void ArmFor(long due, long now)
     {
         if (due >= _armedFor)
@@ -419,18 +408,13 @@ internal sealed class UdpFaults : IDisposable
         }
 
         _armedFor = due;
-        if (_timer is null)
-        {
-            // No execution context flows into the timer: it belongs to the listener, not to whoever sent the datagram.
-            using (ExecutionContext.SuppressFlow())
-            {
-                _timer = new Timer(static s => ((UdpFaults)s!).OnTimer(), this, Timeout.Infinite, Timeout.Infinite);
-            }
-        }
-
-        var milliseconds = Math.Max(0, (long)Math.Ceiling((due - now) * 1000.0 / Stopwatch.Frequency));
-        _timer.Change(Math.Min(milliseconds, int.MaxValue - 1), Timeout.Infinite);
+        FaultClock.Schedule(this, 0, due);
     }
+
+    /// <summary>The clock's wake-up: the release (a send per due datagram) runs on the thread pool, with this object as its work item.</summary>
+    void IFaultClockTarget.OnClock(long token) => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+
+    void IThreadPoolWorkItem.Execute() => OnTimer();
 
     /// <summary>Releases every held datagram that is due, and sets the timer for the next one.</summary>
     private void OnTimer()
