@@ -3,7 +3,7 @@ namespace EchoKit.Internal;
 /// <summary>
 /// <see cref="EchoServerOptions.Greeting"/>: expanded once a connection is accepted (after its PROXY header, so
 /// <c>{remote}</c> is the real client), written by the pump before its first receive. A server without a greeting pays
-/// one null test per connection and nothing per message.
+/// a few null tests per connection and nothing per message.
 /// </summary>
 internal abstract partial class StreamConnection
 {
