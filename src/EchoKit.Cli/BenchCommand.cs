@@ -58,6 +58,10 @@ internal sealed class BenchCommand
 
     private readonly Option<double> _maxLoss = NewOption<double>("--max-loss", "percent", "With --udp: fail (exit code 1) when more than this percentage of the datagrams is lost, such as 1 or 0.1%. [default: loss alone does not fail]", TryParsePercent);
 
+    private readonly Option<bool> _greeting = new("--greeting") { Description = $"Each connection first reads one line the server sends on accept (up to \\n, at most {EchoLoadOptions.MaxGreetingLength} bytes, within --connect-timeout), as echokit serve --greeting sends, and keeps it out of the echo; the report counts connections per distinct greeting, to see a balancer's spread (TCP)." };
+
+    private readonly Option<ProxyHeaderVersion> _proxyProtocol = NewOption<ProxyHeaderVersion>("--proxy-protocol", "v1|v2", "Each connection first sends a PROXY protocol header naming its own address as the client's, to load a server that expects one (serve --proxy-protocol) without a balancer (TCP).", TryParseProxyVersion);
+
     private readonly Option<bool> _json = new("--json") { Description = "Print the result as JSON on standard output (progress and errors stay on standard error)." };
 
     private readonly Option<TimeSpan> _progressInterval = NewOption<TimeSpan>("--progress-interval", "time", "How often the progress display is updated; 0 turns it off. [default: 250ms on a terminal, 5s when standard error is redirected]", TryParseDuration);
@@ -84,7 +88,7 @@ internal sealed class BenchCommand
             """)
         {
             options._target, options._connections, options._size, options._inFlight, options._duration, options._warmup,
-            options._connectTimeout, options._udp, options._lossTimeout, options._maxLoss, options._json,
+            options._connectTimeout, options._greeting, options._proxyProtocol, options._udp, options._lossTimeout, options._maxLoss, options._json,
             options._progressInterval, options._quiet,
         };
         command.SetAction((parseResult, _) => options.RunAsync(parseResult, console));
@@ -126,7 +130,11 @@ internal sealed class BenchCommand
             ValueOr(parseResult, _warmup, DefaultWarmup),
             ValueOr(parseResult, _connectTimeout, DefaultConnectTimeout),
             ValueOr(parseResult, _lossTimeout, DefaultLossTimeout),
-            parseResult.IsGiven(_maxLoss) ? parseResult.GetValue(_maxLoss) : null);
+            parseResult.IsGiven(_maxLoss) ? parseResult.GetValue(_maxLoss) : null)
+        {
+            ReadGreeting = parseResult.GetValue(_greeting),
+            ProxyHeader = ValueOr(parseResult, _proxyProtocol, ProxyHeaderVersion.None),
+        };
         var live = new LoadProgress();
         var progress = new LiveLine(console.Error, console.ErrorIsTerminal, console.Width);
         var interval = ValueOr(parseResult, _progressInterval, BenchProgress.DefaultInterval(progress.Interactive));
@@ -198,12 +206,14 @@ internal sealed class BenchCommand
             Duration = settings.Duration,
             Warmup = settings.Warmup,
             ConnectTimeout = settings.ConnectTimeout,
+            ReadGreeting = settings.ReadGreeting,
+            ProxyHeader = settings.ProxyHeader,
             Progress = live,
             MeasurementStarted = display.MeasurementStarted,
             MeasurementEnded = display.MeasurementEnded,
         };
         options.Validate();
-        return async cancellationToken => BenchOutcome.From(await LoadClient.RunEchoAsync(options, cancellationToken).ConfigureAwait(false));
+        return async cancellationToken => BenchOutcome.From(await LoadClient.RunEchoAsync(options, cancellationToken).ConfigureAwait(false), settings.ReadGreeting);
     }
 
     private static Func<CancellationToken, Task<BenchOutcome>> PrepareUdp(BenchSettings settings, LoadProgress live, BenchProgress display)
@@ -232,6 +242,14 @@ internal sealed class BenchCommand
         if (udp && parseResult.IsGiven(_connectTimeout))
         {
             return "--connect-timeout applies only to TCP: a UDP flow has no connection to open.";
+        }
+
+        foreach (var tcpOnly in new Option[] { _greeting, _proxyProtocol })
+        {
+            if (udp && parseResult.IsGiven(tcpOnly))
+            {
+                return $"{tcpOnly.Name} applies only to TCP: a UDP flow has no connection to start.";
+            }
         }
 
         foreach (var udpOnly in new Option[] { _lossTimeout, _maxLoss })
@@ -273,6 +291,19 @@ internal sealed class BenchCommand
         await console.Error.WriteLineAsync($"echokit bench: {message}").ConfigureAwait(false);
         await console.Error.WriteLineAsync("Run 'echokit bench --help' for usage.").ConfigureAwait(false);
         return Usage;
+    }
+
+    /// <summary><c>v1</c> or <c>v2</c> (also <c>1</c>, <c>2</c>).</summary>
+    private static bool TryParseProxyVersion(string text, out ProxyHeaderVersion value, out ValueError error)
+    {
+        value = text.Trim().ToUpperInvariant() switch
+        {
+            "V1" or "1" => ProxyHeaderVersion.V1,
+            "V2" or "2" => ProxyHeaderVersion.V2,
+            _ => ProxyHeaderVersion.None,
+        };
+        error = value == ProxyHeaderVersion.None ? new ValueError("a PROXY protocol version", "write v1 (text) or v2 (binary)") : default;
+        return value != ProxyHeaderVersion.None;
     }
 
     private static T ValueOr<T>(ParseResult parseResult, Option<T> option, T fallback) =>

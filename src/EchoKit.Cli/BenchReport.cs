@@ -20,6 +20,12 @@ internal sealed record BenchSettings(
     TimeSpan LossTimeout,
     double? MaxLossPercent)
 {
+    /// <summary><c>--greeting</c>: each connection reads the server's greeting line first.</summary>
+    public bool ReadGreeting { get; init; }
+
+    /// <summary><c>--proxy-protocol</c>: each connection sends a PROXY header first.</summary>
+    public ProxyHeaderVersion ProxyHeader { get; init; }
+
     public string Transport => Udp ? "udp" : "tcp";
 
     /// <summary>"connection(s)" for TCP, "flow(s)" for UDP.</summary>
@@ -33,7 +39,9 @@ internal sealed record BenchSettings(
             $"{Formatting.Count(MessageSize)}-byte {(Udp ? "datagrams" : "messages")}, {Formatting.Count(InFlight)} in flight per {per}, " +
             Formatting.Seconds(Duration) +
             (Warmup > TimeSpan.Zero ? $" after a {Formatting.Seconds(Warmup)} warm-up" : " with no warm-up") +
-            (Udp ? $", {Formatting.Seconds(LossTimeout)} loss timeout" : "");
+            (Udp ? $", {Formatting.Seconds(LossTimeout)} loss timeout" : "") +
+            (ProxyHeader != ProxyHeaderVersion.None ? $", PROXY {ProxyHeader.ToString().ToLowerInvariant()} header first" : "") +
+            (ReadGreeting ? ", greeting read first" : "");
     }
 }
 
@@ -53,12 +61,18 @@ internal sealed record BenchOutcome(
     string? FirstError,
     UdpCounts? Udp)
 {
+    /// <summary>With <c>--greeting</c>: opened connections per distinct greeting; null otherwise.</summary>
+    public IReadOnlyDictionary<string, int>? Greetings { get; init; }
+
     public double MessagesPerSecond => Elapsed > TimeSpan.Zero ? Messages / Elapsed.TotalSeconds : 0;
 
     public double MiBPerSecond => Elapsed > TimeSpan.Zero ? Bytes / 1048576.0 / Elapsed.TotalSeconds : 0;
 
-    public static BenchOutcome From(EchoLoadResult r) => new(
-        r.Messages, r.Bytes, r.Elapsed, r.Latency, r.ConnectionsOpened, r.MessagesVerified, r.Mismatches, r.Errors, r.FirstError, null);
+    public static BenchOutcome From(EchoLoadResult r, bool readGreeting) => new(
+        r.Messages, r.Bytes, r.Elapsed, r.Latency, r.ConnectionsOpened, r.MessagesVerified, r.Mismatches, r.Errors, r.FirstError, null)
+    {
+        Greetings = readGreeting ? r.Greetings : null,
+    };
 
     public static BenchOutcome From(UdpEchoLoadResult r) => new(
         r.Messages, r.Bytes, r.Elapsed, r.Latency, r.FlowsOpened, r.MessagesVerified, r.Mismatches, r.Errors, r.FirstError,
@@ -126,6 +140,22 @@ internal static class BenchReport
             text.AppendLine(CultureInfo.InvariantCulture, $"  connections  {Formatting.Count(result.ConnectionsOpened)} of {Formatting.Count(settings.Connections)} opened");
         }
 
+        if (result.Greetings is { } greetings)
+        {
+            // One row per distinct greeting, most connections first: a balancer's spread at a glance.
+            var label = "  greetings    ";
+            foreach (var (greeting, count) in greetings.OrderByDescending(g => g.Value).ThenBy(g => g.Key, StringComparer.Ordinal))
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"{label}{Formatting.Count(count),8} connection(s)  {greeting}");
+                label = "               ";
+            }
+
+            if (greetings.Count == 0)
+            {
+                text.AppendLine("  greetings    none read");
+            }
+        }
+
         text.AppendLine(CultureInfo.InvariantCulture, $"  errors       {Formatting.Count(result.Errors)}{(result.FirstError is { } first ? $" (first: {first})" : "")}");
         text.AppendLine(ok ? "PASS" : "FAIL");
         return text.ToString();
@@ -173,6 +203,17 @@ internal static class BenchReport
                 writer.WriteNumber("datagramsLost", udp.Lost);
                 writer.WriteNumber("lossPercent", Math.Round(udp.LossPercent, 4));
                 writer.WriteNumber("outOfWindow", udp.OutOfWindow);
+            }
+
+            if (result.Greetings is { } greetings)
+            {
+                writer.WriteStartObject("greetings");
+                foreach (var (greeting, count) in greetings.OrderBy(g => g.Key, StringComparer.Ordinal))
+                {
+                    writer.WriteNumber(greeting, count);
+                }
+
+                writer.WriteEndObject();
             }
 
             writer.WriteNumber("mismatches", result.Mismatches);

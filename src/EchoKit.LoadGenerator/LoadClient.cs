@@ -26,18 +26,33 @@ public static partial class LoadClient
         var pattern = new MessagePattern(options.MessageSize);
         var run = new EchoRunState();
         var sockets = new Socket?[options.Connections];
+        var greetings = new string?[options.Connections];
         var connectErrors = new ErrorCollector();
         var live = new TcpLiveCounters(options.MessageSize, connectErrors);
         options.Progress?.Attach(live);
+        var prologue = options.ProxyHeader != ProxyHeaderVersion.None || options.ReadGreeting;
         await LoopbackSocket.ForEachAsync(options.Connections, options.ConnectConcurrency, async i =>
         {
+            Socket? socket = null;
             try
             {
-                sockets[i] = await LoopbackSocket.ConnectAsync(options.EndPoint, options.SourceFor(i), options.ConnectTimeout).ConfigureAwait(false);
+                socket = await LoopbackSocket.ConnectAsync(options.EndPoint, options.SourceFor(i), options.ConnectTimeout).ConfigureAwait(false);
+                if (prologue)
+                {
+                    greetings[i] = await ConnectionPrologue.RunAsync(socket, options).ConfigureAwait(false);
+                }
+
+                sockets[i] = socket;
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
-                connectErrors.Add("connect failed: " + LoopbackSocket.Describe(ex));
+                socket?.Dispose();
+                connectErrors.Add((socket is null ? "connect failed: " : "connection start failed: ") + LoopbackSocket.Describe(ex));
+            }
+            catch (IOException ex)
+            {
+                socket?.Dispose();
+                connectErrors.Add($"connection {i}: {ex.Message}");
             }
         }).ConfigureAwait(false);
 
@@ -97,7 +112,11 @@ public static partial class LoadClient
             }
         }
 
-        return new EchoLoadResult(elapsed, tally, messages, options.MessageSize) { ConnectionsOpened = connections.Count };
+        return new EchoLoadResult(elapsed, tally, messages, options.MessageSize)
+        {
+            ConnectionsOpened = connections.Count,
+            Greetings = greetings.OfType<string>().CountBy(g => g, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal),
+        };
     }
 
     /// <summary>

@@ -136,6 +136,24 @@ public sealed class EchoLoadOptions : TimedLoadOptions
     /// <summary>Live counters to read while the run goes on (a progress display); <see langword="null"/> for none.</summary>
     public LoadProgress? Progress { get; init; }
 
+    /// <summary>
+    /// Whether each connection first sends a PROXY protocol header (v1 text or v2 binary) carrying its own socket's
+    /// local address as the source and the server's as the destination, so a server that expects one
+    /// (<c>--proxy-protocol</c>) can be loaded directly, without a balancer. Defaults to <see cref="ProxyHeaderVersion.None"/>.
+    /// </summary>
+    public ProxyHeaderVersion ProxyHeader { get; init; }
+
+    /// <summary>
+    /// Whether each connection first reads one line the server sends on accept (a greeting, up to <c>\n</c>, at most
+    /// <see cref="MaxGreetingLength"/> bytes, within <see cref="LoadTarget.ConnectTimeout"/>), which is kept out of the echo
+    /// verification; the result counts connections per distinct greeting (<see cref="EchoLoadResult.Greetings"/>).
+    /// Defaults to <see langword="false"/>.
+    /// </summary>
+    public bool ReadGreeting { get; init; }
+
+    /// <summary>The longest greeting line read, its line end included: 1 KiB.</summary>
+    public const int MaxGreetingLength = 1024;
+
     /// <inheritdoc/>
     public override void Validate()
     {
@@ -159,7 +177,25 @@ public sealed class EchoLoadOptions : TimedLoadOptions
         {
             throw new ArgumentException("DrainTimeout must be positive.", nameof(DrainTimeout));
         }
+
+        if (!Enum.IsDefined(ProxyHeader))
+        {
+            throw new ArgumentException($"ProxyHeader must be None, V1 or V2 (was {ProxyHeader}).", nameof(ProxyHeader));
+        }
     }
+}
+
+/// <summary>Which PROXY protocol header a load connection sends first (see <see cref="EchoLoadOptions.ProxyHeader"/>).</summary>
+public enum ProxyHeaderVersion
+{
+    /// <summary>No header.</summary>
+    None,
+
+    /// <summary>Version 1: one text line, <c>PROXY TCP4 src dst sport dport\r\n</c>.</summary>
+    V1,
+
+    /// <summary>Version 2: the binary header, PROXY command, TCP over IPv4 or IPv6.</summary>
+    V2,
 }
 
 /// <summary>Settings of a connection-churn load (<see cref="LoadClient.RunChurnAsync"/>): connect, echo one message, close.</summary>

@@ -67,6 +67,12 @@ public sealed class EchoLoadResult : EchoMessagesResult
 
     /// <summary>Connections that could be opened.</summary>
     public int ConnectionsOpened { get; init; }
+
+    /// <summary>
+    /// With <see cref="EchoLoadOptions.ReadGreeting"/>: how many opened connections got each distinct greeting (its line
+    /// end removed), so a test of a balancer sees the spread; empty otherwise.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> Greetings { get; init; } = new Dictionary<string, int>();
 }
 
 /// <summary>What a connection-churn load measured.</summary>

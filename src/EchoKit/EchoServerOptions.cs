@@ -140,6 +140,26 @@ public sealed class EchoServerOptions
     public bool KeepAlive { get; set; }
 
     /// <summary>
+    /// Text written to each TCP, Unix socket and TLS connection when it is accepted, before anything is echoed, so a
+    /// client (or a test of a load balancer) can tell which instance serves it. <c>{instance}</c> becomes
+    /// <see cref="InstanceName"/>, <c>{remote}</c> the client's endpoint and <c>{local}</c> the server's (written as
+    /// <c>127.0.0.1:5000</c>, <c>[::1]:5000</c> or <c>unix:/path</c>); with <see cref="ProxyProtocol"/> on they are the
+    /// addresses of the PROXY header, and the greeting follows the header. On TLS it is written after the handshake. It
+    /// is sent as UTF-8, expanded once per connection, is not echo data (it does not count in the connection's bytes
+    /// sent, nor towards <see cref="MaxBytesPerConnection"/>, and fault rules do not delay, slice or limit it), and is
+    /// bounded by <see cref="SendTimeout"/> as an echo is. Expanded with the longest endpoints, it must fit in
+    /// <see cref="ReceiveBufferSize"/>. UDP gets no greeting (a datagram's answer is its echo).
+    /// <see langword="null"/> turns it off. Defaults to <see langword="null"/>.
+    /// </summary>
+    public string? Greeting { get; set; }
+
+    /// <summary>
+    /// The name <c>{instance}</c> stands for in <see cref="Greeting"/>. Must not be empty. Defaults to
+    /// <see cref="Environment.MachineName"/>.
+    /// </summary>
+    public string InstanceName { get; set; } = Environment.MachineName;
+
+    /// <summary>
     /// Fault rules (see <see cref="EchoFault"/> and docs/FAULTS.md): each stream connection gets the rules that fit its
     /// listener (transport and <c>on=</c>) and that its <c>toxicity</c> draw picks, decided once at accept; each UDP
     /// datagram those its draw picks. Of several rules of one type, the first picked applies. The server's
@@ -255,6 +275,7 @@ public sealed class EchoServerOptions
             Fail(nameof(ShutdownTimeout), $"must be zero or greater and at most {TimeSpan.FromMilliseconds(int.MaxValue)} (was {ShutdownTimeout})");
         }
 
+        ValidateGreeting(Fail);
         ValidateFaults(Fail);
         return errors;
 
@@ -309,6 +330,8 @@ public sealed class EchoServerOptions
             KeepAlive = KeepAlive,
             FaultSeed = FaultSeed,
             FaultSelector = FaultSelector,
+            Greeting = Greeting,
+            InstanceName = InstanceName,
         };
         foreach (var fault in Faults)
         {
@@ -334,6 +357,32 @@ public sealed class EchoServerOptions
         copy.Tls.CopyFrom(Tls);
         copy.ProxyProtocol.CopyFrom(ProxyProtocol);
         return copy;
+    }
+
+    /// <summary>A greeting must fit in one receive buffer however long the endpoints it names are.</summary>
+    private void ValidateGreeting(Action<string, string> fail)
+    {
+        if (string.IsNullOrEmpty(InstanceName))
+        {
+            fail(nameof(InstanceName), "must not be empty");
+        }
+
+        if (Greeting is null)
+        {
+            return;
+        }
+
+        if (Greeting.Length == 0)
+        {
+            fail(nameof(Greeting), "must not be empty, or null to turn it off");
+            return;
+        }
+
+        var longest = Internal.GreetingText.LongestByteCount(Greeting, InstanceName ?? "");
+        if (longest > ReceiveBufferSize)
+        {
+            fail(nameof(Greeting), $"must fit in ReceiveBufferSize ({ReceiveBufferSize} bytes) when expanded with the longest endpoints (was up to {longest} bytes)");
+        }
     }
 
     /// <summary>

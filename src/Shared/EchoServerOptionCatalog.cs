@@ -335,6 +335,12 @@ internal static class EchoServerOptionCatalog
             o => o.ProxyProtocol.HeaderTimeout, (o, v) => o.ProxyProtocol.HeaderTimeout = v),
         Count("ProxyProtocol." + nameof(ProxyProtocolOptions.MaxHeaderLength), "--proxy-max-header-length", "The longest PROXY v2 header accepted, in bytes, TLVs included.",
             o => o.ProxyProtocol.MaxHeaderLength, (o, v) => o.ProxyProtocol.MaxHeaderLength = v),
+        new ScalarOption<string?>(nameof(EchoServerOptions.Greeting), "--greeting", "text|off",
+            "Text written to each TCP, TLS and Unix socket connection before any echo, with {instance}, {remote} and {local} replaced and \\n, \\r, \\t, \\\\ read as escapes, such as 'hello from {instance}\\n'.",
+            TextGrammar.TryParseGreeting, v => v is null ? Off : TextGrammar.Escape(v), o => o.Greeting, (o, v) => o.Greeting = v),
+        new ScalarOption<string>(nameof(EchoServerOptions.InstanceName), "--instance-name", "name",
+            "The name {instance} stands for in the greeting: letters, digits, '.', '-' and '_'; {machine} is the machine's name.",
+            TextGrammar.TryParseInstanceName, TextGrammar.FormatInstanceName, o => o.InstanceName, (o, v) => o.InstanceName = v),
         new FaultListOption(nameof(EchoServerOptions.Faults), "--fault",
             "A fault rule (repeatable), such as latency:delay=50ms,jitter=10ms, reset:after=2s,toxicity=0.1 or drop:toxicity=0.1 (UDP); see docs/FAULTS.md."),
         OptionalCount(nameof(EchoServerOptions.FaultSeed), "--fault-seed", "The seed of the fault rules' random decisions, so a run can be replayed; off picks one at start and logs it.",
@@ -365,4 +371,74 @@ internal static class EchoServerOptionCatalog
 
     private static ScalarOption<bool> Boolean(string property, string flag, string help, Func<EchoServerOptions, bool> get, Action<EchoServerOptions, bool> set) =>
         new(property, flag, "true|false", help, TryParseBoolean, FormatBoolean, get, set);
+}
+
+/// <summary>
+/// The grammar of the text options: a greeting with the escapes <c>\n</c>, <c>\r</c>, <c>\t</c> and <c>\\</c> (a shell
+/// or a JSON file cannot easily carry a raw line break), and an instance name, whose default (the machine's name)
+/// is written <c>{machine}</c> so that help and the documentation show the same default everywhere.
+/// </summary>
+internal static class TextGrammar
+{
+    /// <summary>How <see cref="EchoServerOptions.InstanceName"/>'s default, <see cref="Environment.MachineName"/>, is written.</summary>
+    public const string MachineName = "{machine}";
+
+    private static readonly ValueError GreetingText = new("a greeting", "write text such as 'hello from {instance}\\n' (escapes: \\n, \\r, \\t, \\\\), or off");
+
+    private static readonly ValueError Name = new("an instance name", $"write letters, digits, '.', '-' and '_', such as echo-1, or {MachineName} for the machine's name");
+
+    /// <summary>Off (<see langword="null"/>) or the text with its escapes read; a backslash before anything else is an error.</summary>
+    public static bool TryParseGreeting(string text, out string? value, out ValueError error)
+    {
+        value = null;
+        error = default;
+        if (IsOff(text))
+        {
+            return true;
+        }
+
+        var unescaped = new System.Text.StringBuilder(text.Length);
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (c != '\\')
+            {
+                unescaped.Append(c);
+                continue;
+            }
+
+            if (++i == text.Length || text[i] is not ('n' or 'r' or 't' or '\\'))
+            {
+                error = GreetingText with { Detail = i == text.Length ? "it ends in a lone backslash" : $"\\{text[i]} is no escape" };
+                return false;
+            }
+
+            unescaped.Append(text[i] switch { 'n' => '\n', 'r' => '\r', 't' => '\t', _ => '\\' });
+        }
+
+        value = unescaped.ToString();
+        return true;
+    }
+
+    /// <summary>The text as <see cref="TryParseGreeting"/> reads it back.</summary>
+    public static string Escape(string value) =>
+        value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal)
+            .Replace("\r", "\\r", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal);
+
+    public static bool TryParseInstanceName(string text, out string value, out ValueError error)
+    {
+        var trimmed = text.Trim();
+        error = default;
+        value = trimmed == MachineName ? Environment.MachineName : trimmed;
+        if (trimmed == MachineName || (trimmed.Length > 0 && trimmed.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_')))
+        {
+            return true;
+        }
+
+        value = "";
+        error = Name;
+        return false;
+    }
+
+    public static string FormatInstanceName(string value) => value == Environment.MachineName ? MachineName : value;
 }

@@ -15,6 +15,12 @@ internal enum ConnectionPhase
     /// <summary>TLS only: the handshake is running, bounded by <see cref="TlsEchoOptions.HandshakeTimeout"/>.</summary>
     Handshake,
 
+    /// <summary>
+    /// Writing <see cref="EchoServerOptions.Greeting"/> before the first receive; <see cref="EchoServerOptions.SendTimeout"/>
+    /// applies as to <see cref="Send"/>, and a stop lets it finish, then drains.
+    /// </summary>
+    Greet,
+
     /// <summary>A zero-byte receive is pending, so the connection holds no buffer.</summary>
     WaitForData,
 

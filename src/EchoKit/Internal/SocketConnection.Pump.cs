@@ -38,13 +38,16 @@ internal sealed partial class SocketConnection
         }
         else
         {
-            RunOnAcceptLoop(FirstStep);
+            RunOnAcceptLoop(FirstStepOrGreeting);
         }
     }
 
-    /// <summary>Where an accepted connection's faults start: at accept, or once its PROXY header named the client.</summary>
+    /// <summary>Where an accepted connection's faults (and greeting) start: at accept, or once its PROXY header named the client.</summary>
     private void StartServing()
     {
+        _greetingSent = 0;
+        _afterGreeting = 0;
+        PrepareGreeting();
         CatchUpFaultChange();
         if (Faults is { } faults)
         {
@@ -109,7 +112,7 @@ internal sealed partial class SocketConnection
             if (step == ConnectionPhase.Start)
             {
                 ReportAccepted();
-                step = FirstStep;
+                step = FirstStepOrGreeting;
             }
 
             Run(step);
@@ -185,6 +188,12 @@ internal sealed partial class SocketConnection
                     case ConnectionPhase.Send:
                         _args.SetBuffer(Buffer, _sendOffset, _sendCount);
                         SetPhase(ConnectionPhase.Send);
+                        pending = socket.SendAsync(_args);
+                        break;
+                    case ConnectionPhase.Greet:
+                        var greeting = PendingGreeting!;
+                        _args.SetBuffer(greeting, _greetingSent, greeting.Length - _greetingSent);
+                        SetPhase(ConnectionPhase.Greet);
                         pending = socket.SendAsync(_args);
                         break;
                     case ConnectionPhase.FaultDelay:
@@ -339,6 +348,9 @@ internal sealed partial class SocketConnection
             case ConnectionPhase.FaultSend:
                 return OnFaultSent(transferred);
 
+            case ConnectionPhase.Greet:
+                return OnGreetingSent(transferred);
+
             default:
                 BytesSent += transferred;
                 Touch();
@@ -425,14 +437,20 @@ internal sealed partial class SocketConnection
             if (Context.Options.WaitForDataBeforeAllocatingBuffer)
             {
                 ReleaseBuffer();
-                return ConnectionPhase.WaitForData;
             }
 
-            return ConnectionPhase.Receive;
+            return FirstStepOrGreeting;
         }
 
         // Once per connection: the client's first bytes move to where a receive would have put them.
         buffer.AsSpan(consumed, rest).CopyTo(buffer);
+        if (PendingGreeting is not null)
+        {
+            // Echoed once the greeting is out (see OnGreetingSent).
+            _afterGreeting = rest;
+            return ConnectionPhase.Greet;
+        }
+
         return Advance(ConnectionPhase.Receive, SocketError.Success, rest);
     }
 }

@@ -74,7 +74,7 @@ internal abstract partial class StreamConnection
         {
             Abort(ConnectionCloseReason.IdleTimeout);
         }
-        else if (limits.SendMs >= 0 && phase is ConnectionPhase.Send or ConnectionPhase.FaultSend && quietFor > limits.SendMs)
+        else if (limits.SendMs >= 0 && phase is ConnectionPhase.Send or ConnectionPhase.FaultSend or ConnectionPhase.Greet && quietFor > limits.SendMs)
         {
             Abort(ConnectionCloseReason.SendTimeout);
         }

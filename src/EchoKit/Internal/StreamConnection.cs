@@ -45,7 +45,7 @@ internal abstract partial class StreamConnection
 
     protected Socket? Socket { get; private set; }
 
-    /// <summary>Fetched at accept only when an event handler, the debug log or a per-address limit will use them.</summary>
+    /// <summary>Fetched at accept only when an event handler, the debug log, a per-address limit or a greeting will use them.</summary>
     protected EndPoint? LocalEndPoint { get; private set; }
 
     protected EndPoint? RemoteEndPoint { get; private set; }
@@ -69,13 +69,15 @@ internal abstract partial class StreamConnection
         Socket = socket;
         _phase = (int)phase;
         ResetClosing();
+        GreetingDone();
         BeginProxy(listener);
         BytesReceived = BytesSent = 0;
         _startTimestamp = Stopwatch.GetTimestamp();
         LastActivity = _startTick = Environment.TickCount64;
         var options = Context.Options;
         var faults = Context.Faults;
-        if (options.MaxConnectionsPerAddress is not null || faults.HasSelector || AwaitsProxyHeader || Context.Server.WantsConnectionDetails(Context.Logger))
+        if (options.MaxConnectionsPerAddress is not null || faults.HasSelector || AwaitsProxyHeader || options.Greeting is not null
+            || Context.Server.WantsConnectionDetails(Context.Logger))
         {
             LocalEndPoint = TryGet(static s => s.LocalEndPoint, socket);
             RemoteEndPoint = TryGet(static s => s.RemoteEndPoint, socket);

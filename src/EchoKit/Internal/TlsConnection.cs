@@ -111,6 +111,11 @@ internal sealed partial class TlsConnection : StreamConnection, IDisposable
             ReportAccepted();
             if (await HandshakeAsync().ConfigureAwait(false) && (Faults is not { } faults || StartFaults(faults)))
             {
+                if (PrepareGreeting())
+                {
+                    await GreetAsync().ConfigureAwait(false);
+                }
+
                 await EchoAsync().ConfigureAwait(false);
             }
         }
@@ -354,6 +359,18 @@ internal sealed partial class TlsConnection : StreamConnection, IDisposable
             await SendCloseNotifyAsync().ConfigureAwait(false);
             await DrainAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Writes the greeting after the handshake, before the first read. A stop meanwhile lets it finish: the echo loop
+    /// then finds the close decided and drains. Not echo data, so not in <see cref="StreamConnection.BytesSent"/>.
+    /// </summary>
+    private async Task GreetAsync()
+    {
+        SetPhase(ConnectionPhase.Greet);
+        await _ssl.WriteAsync(PendingGreeting).ConfigureAwait(false);
+        GreetingDone();
+        Touch();
     }
 
     /// <summary>Reads and discards until the client closes (or the housekeeping timer aborts the wait).</summary>
