@@ -204,10 +204,18 @@ public sealed class ChurnOptions : TimedLoadOptions
     /// <summary>Workers that each connect, echo and close in a loop. Defaults to 16.</summary>
     public int Concurrency { get; init; } = 16;
 
+    /// <summary>Whether each connection first sends a PROXY protocol header, as <see cref="EchoLoadOptions.ProxyHeader"/>. Defaults to <see cref="ProxyHeaderVersion.None"/>.</summary>
+    public ProxyHeaderVersion ProxyHeader { get; init; }
+
     /// <inheritdoc/>
     public override void Validate()
     {
         base.Validate();
+        if (!Enum.IsDefined(ProxyHeader))
+        {
+            throw new ArgumentException($"ProxyHeader must be None, V1 or V2 (was {ProxyHeader}).", nameof(ProxyHeader));
+        }
+
         if (Concurrency < 1)
         {
             throw new ArgumentException("Concurrency must be at least 1.", nameof(Concurrency));

@@ -19,7 +19,7 @@ const string Usage = """
     Usage:
       smoke                                     every scenario for a moment against every server; exit 1 on any failure or byte mismatch
       run [--rounds 3] [--duration 5] [--warmup 1] [--scenarios pingpong,rate,throughput,churn,idle,noread]
-          [--servers echokit,kestrel,dotnetty,naive (also: echokit-threadpool, kestrel-inline, echokit-8k, echokit-nowait)] [--out docs/BENCHMARKS.md] [--idle-connections 10000]
+          [--servers echokit,kestrel,dotnetty,naive (also: echokit-threadpool, kestrel-inline, echokit-8k, echokit-nowait, echokit-proxy)] [--out docs/BENCHMARKS.md] [--idle-connections 10000]
           [--churn-concurrency 16] [--noread-connections 200] [--noread-mib 16] [--source-addresses 8]
                                                 the side-by-side comparison; Markdown on stdout (and in --out), progress on stderr
       serve <echokit|kestrel|dotnetty|naive> --port N

@@ -33,6 +33,12 @@ internal sealed class ChurnWorker(int id, ChurnOptions options, MessagePattern p
             try
             {
                 socket = await LoopbackSocket.ConnectAsync(options.EndPoint, source, options.ConnectTimeout).ConfigureAwait(false);
+                if (options.ProxyHeader != ProxyHeaderVersion.None)
+                {
+                    var header = ConnectionPrologue.Header(options.ProxyHeader, (System.Net.IPEndPoint)socket.LocalEndPoint!, (System.Net.IPEndPoint)socket.RemoteEndPoint!);
+                    await LoopbackSocket.SendAllAsync(socket, header, abort).ConfigureAwait(false);
+                }
+
                 pattern.Write(id, sequence, _send);
                 await LoopbackSocket.SendAllAsync(socket, _send, abort).ConfigureAwait(false);
                 var got = 0;

@@ -38,6 +38,9 @@ internal sealed class ScenarioContext(ServerProcess server, RunSettings settings
 
     public RunSettings Settings { get; } = settings;
 
+    /// <summary>The PROXY header the load sends: v2 for the server that expects one, none otherwise.</summary>
+    public ProxyHeaderVersion ProxyHeader => Server.Name == Servers.BenchServers.EchoKitProxy ? ProxyHeaderVersion.V2 : ProxyHeaderVersion.None;
+
     public double Cpu() => ProcFs.CpuSeconds(Server.Pid);
 
     public long Rss() => ProcFs.RssBytes(Server.Pid);
@@ -133,6 +136,7 @@ internal static class Scenarios
             Connections = connections,
             MessageSize = messageSize,
             MessagesInFlight = inFlight,
+            ProxyHeader = ctx.ProxyHeader,
             Duration = ctx.Settings.Duration,
             Warmup = ctx.Settings.Warmup,
             MeasurementStarted = () => cpuStart = ctx.MarkWindow(),
@@ -166,6 +170,7 @@ internal static class Scenarios
         {
             EndPoint = ctx.Server.EndPoint,
             Concurrency = ctx.Settings.ChurnConcurrency,
+            ProxyHeader = ctx.ProxyHeader,
             MessageSize = 64,
             Duration = ctx.Settings.Duration,
             Warmup = ctx.Settings.Warmup,

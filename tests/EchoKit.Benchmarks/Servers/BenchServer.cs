@@ -27,6 +27,9 @@ public static class BenchServers
     /// </summary>
     public const string EchoKitThreadPool = "echokit-threadpool";
 
+    /// <summary>EchoKit with the PROXY protocol on; the load client sends a v2 header on each connection. For the PROXY protocol's cost per connection.</summary>
+    public const string EchoKitProxy = "echokit-proxy";
+
     /// <summary>Kestrel tuned like the EchoKit hosts: inline socket completions and <c>UnsafePreferInlineScheduling</c>.</summary>
     public const string KestrelInline = "kestrel-inline";
 
@@ -40,10 +43,10 @@ public static class BenchServers
     public static readonly IReadOnlyList<string> All = [EchoKit, Kestrel, DotNetty, Naive];
 
     /// <summary>Every server <see cref="Create"/> knows.</summary>
-    public static readonly IReadOnlyList<string> Known = [.. All, EchoKit8K, EchoKitNoWait, EchoKitThreadPool, KestrelInline];
+    public static readonly IReadOnlyList<string> Known = [.. All, EchoKit8K, EchoKitNoWait, EchoKitThreadPool, KestrelInline, EchoKitProxy];
 
     /// <summary>Environment variables the server's process needs, set before the runtime starts.</summary>
-    public static IReadOnlyDictionary<string, string> EnvironmentFor(string name) => name is EchoKit or EchoKit8K or EchoKitNoWait or KestrelInline
+    public static IReadOnlyDictionary<string, string> EnvironmentFor(string name) => name is EchoKit or EchoKit8K or EchoKitNoWait or EchoKitProxy or KestrelInline
         ? new Dictionary<string, string> { [InlineCompletionsVariable] = "1" }
         : new Dictionary<string, string>();
 
@@ -53,6 +56,7 @@ public static class BenchServers
         EchoKit8K => new EchoKitBenchServer(o => o.ReceiveBufferSize = 8 * 1024),
         EchoKitNoWait => new EchoKitBenchServer(o => o.WaitForDataBeforeAllocatingBuffer = false),
         EchoKitThreadPool => new EchoKitBenchServer(),
+        EchoKitProxy => new EchoKitBenchServer(o => o.ProxyProtocol.Enabled = true),
         Kestrel => new KestrelBenchServer(),
         KestrelInline => new KestrelBenchServer(preferInlineScheduling: true),
         DotNetty => new DotNettyBenchServer(),
