@@ -1,6 +1,5 @@
 using System.Diagnostics.Metrics;
 using System.Net;
-using System.Security.Cryptography;
 using EchoKit.Internal;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -43,7 +42,9 @@ public sealed partial class EchoServer : IAsyncDisposable
         _logger = (ILogger?)loggerFactory?.CreateLogger<EchoServer>() ?? NullLogger.Instance;
         _connections = new ConnectionSet(_options);
         _statistics = new ServerStatistics(_connections, _listeners);
-        var plan = new FaultPlan(_options.Faults, _options.FaultSeed ?? RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue), _options.FaultSelector, _logger);
+        // Random.Shared (seeded by the OS) picks a seed that is only a replay key, not a secret; RandomNumberGenerator
+        // would load OpenSSL into every process that makes a server, 5.6 MiB of RSS (measured) for nothing.
+        var plan = new FaultPlan(_options.Faults, _options.FaultSeed ?? Random.Shared.Next(int.MinValue, int.MaxValue), _options.FaultSelector, _logger);
         _context = new ServerContext(this, _options, _logger, new EchoServerMetrics(meterFactory, _statistics, _listeners), _connections, _listeners, plan);
         Faults = new EchoServerFaults(plan, OnFaultsChanged);
     }
