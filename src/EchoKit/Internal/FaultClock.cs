@@ -31,6 +31,12 @@ internal static class FaultClock
     private static readonly long TicksPerMillisecond = Stopwatch.Frequency / 1000;
     private static Thread? _thread;
 
+    [ThreadStatic]
+    private static bool _onClockThread;
+
+    /// <summary>Whether the caller runs on the clock's thread (in a target's <see cref="IFaultClockTarget.OnClock"/>), where nothing slow may run.</summary>
+    public static bool IsClockThread => _onClockThread;
+
     /// <summary>Wakes <paramref name="target"/> with <paramref name="token"/> at <paramref name="due"/> (a <see cref="Stopwatch"/> timestamp) or just after.</summary>
     public static void Schedule(IFaultClockTarget target, long token, long due)
     {
@@ -56,6 +62,7 @@ internal static class FaultClock
 
     private static void Run()
     {
+        _onClockThread = true;
         var due = new List<(IFaultClockTarget Target, long Token)>();
         while (true)
         {

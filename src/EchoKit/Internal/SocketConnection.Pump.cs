@@ -211,14 +211,14 @@ internal sealed partial class SocketConnection
                         pending = socket.SendAsync(_args);
                         break;
                     default:
-                        Close();
+                        CloseOffTheClock();
                         return;
                 }
             }
             catch (ObjectDisposedException)
             {
                 // Aborted (idle timeout, stop) between two operations; the reason is already decided.
-                Close();
+                CloseOffTheClock();
                 return;
             }
 
