@@ -12,7 +12,8 @@ public static class EchoServerHealthCheckBuilderExtensions
     /// Adds a check of the echo server called <paramref name="serverName"/> (the unnamed one by default): Healthy while
     /// it listens, Degraded above 90 % of <see cref="EchoServerOptions.MaxConnections"/> or within 30 seconds of an
     /// accept failure (<see cref="EchoServer.ServerFaulted"/>), Unhealthy (or <paramref name="failureStatus"/>) before it
-    /// listens and once it stops. The result's data holds the server's statistics.
+    /// listens, while it drains (<see cref="EchoServerDrainOptions.DrainDelay"/>) and once it stops. The result's data
+    /// holds the server's statistics.
     /// </summary>
     /// <param name="builder">The health checks builder, from <c>services.AddHealthChecks()</c>.</param>
     /// <param name="serverName">The name given to <c>AddEchoServer</c>; empty for the unnamed server.</param>
@@ -30,7 +31,8 @@ public static class EchoServerHealthCheckBuilderExtensions
             checkName,
             services => new EchoServerHealthCheck(
                 EchoServerRegistry.GetServer(services, serverName),
-                services.GetRequiredService<IOptionsMonitor<EchoServerOptions>>().Get(serverName).MaxConnections),
+                services.GetRequiredService<IOptionsMonitor<EchoServerOptions>>().Get(serverName).MaxConnections,
+                () => services.GetRequiredService<EchoServerRegistry>().IsDraining(serverName)),
             failureStatus,
             tags));
     }

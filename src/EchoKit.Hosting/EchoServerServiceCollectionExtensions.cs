@@ -1,5 +1,6 @@
 using EchoKit;
 using EchoKit.Hosting.Internal;
+using EchoKit.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -140,6 +141,7 @@ public static class EchoServerServiceCollectionExtensions
             options.Configure<IServiceProvider>((o, sp) => EchoServerConfigurationBinder.Bind(configuration, o, sp));
             services.AddSingleton<IOptionsChangeTokenSource<EchoServerOptions>>(
                 new ConfigurationChangeTokenSource<EchoServerOptions>(name, configuration));
+            services.AddOptions<EchoServerDrainOptions>(name).Configure(o => BindDrainDelay(configuration, o));
         }
 
         if (configure is not null)
@@ -150,7 +152,9 @@ public static class EchoServerServiceCollectionExtensions
         if (EchoServerRegistry.From(services).Add(name))
         {
             options.ValidateOnStart();
+            services.AddOptions<EchoServerDrainOptions>(name).ValidateOnStart();
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EchoServerOptions>, EchoServerOptionsValidator>());
+            services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EchoServerDrainOptions>, EchoServerDrainOptionsValidator>());
             if (name.Length == 0)
             {
                 services.TryAddSingleton(sp => EchoServerRegistry.CreateServer(sp, name));
@@ -164,5 +168,23 @@ public static class EchoServerServiceCollectionExtensions
         }
 
         return services;
+    }
+
+    /// <summary>The <c>DrainDelay</c> key of the server's section, in the grammar of every duration (<c>5s</c>, <c>500ms</c>).</summary>
+    private static void BindDrainDelay(IConfiguration configuration, EchoServerDrainOptions options)
+    {
+        if (configuration["DrainDelay"] is not { } text)
+        {
+            return;
+        }
+
+        var key = configuration is IConfigurationSection section ? $"{section.Path}:DrainDelay" : "DrainDelay";
+        if (!EchoKit.Shared.ValueGrammar.TryParseDuration(text, out var delay, out var error))
+        {
+            options.BindError = $"{key}: '{text}' is not {error.What}{(error.Hint is null ? "" : $"; {error.Hint}")}.";
+            return;
+        }
+
+        options.DrainDelay = delay;
     }
 }

@@ -99,4 +99,43 @@ public sealed class HealthAndProxyConfigurationTests
         Assert.Contains(ex.Failures, f => f.StartsWith("EchoServer:ProxyProtocol:TrustedNetworks:0: '10.0.0.0/33' is not a network", StringComparison.Ordinal));
         Assert.Contains(ex.Failures, f => f.Contains("EchoServerOptions.ProxyProtocol.MaxHeaderLength must be from 232 to 65551 bytes (was 100)", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task DrainDelay_keeps_serving_while_the_check_reports_draining_then_stops()
+    {
+        var settings = TestHelpers.LoopbackSettings();
+        settings["EchoServer:DrainDelay"] = "1500ms";
+        var builder = TestHelpers.Builder(settings);
+        builder.Services.AddEchoServer(builder.Configuration.GetSection("EchoServer"));
+        builder.Services.AddHealthChecks().AddEchoServer();
+        using var host = await TestHelpers.StartAsync(builder);
+        var server = host.Services.GetRequiredService<EchoServer>();
+        var health = host.Services.GetRequiredService<HealthCheckService>();
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), host.Services.GetRequiredService<IOptionsMonitor<EchoServerDrainOptions>>().Get("").DrainDelay);
+
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        var stop = host.StopAsync();
+        await TestHelpers.WaitUntilAsync(() => health.CheckHealthAsync().GetAwaiter().GetResult().Status == HealthStatus.Unhealthy, "the check turning unhealthy");
+        Assert.Contains("draining", (await health.CheckHealthAsync()).Entries["echokit"].Description, StringComparison.Ordinal);
+
+        // Still accepting and echoing during the delay.
+        await TestHelpers.AssertEchoesAsync(server.EndPoint(), 1024);
+        Assert.True(server.IsListening);
+        await stop.WaitAsync(TestHelpers.Timeout);
+        Assert.True(stopping.Elapsed >= TimeSpan.FromMilliseconds(1400), $"stopped after {stopping.Elapsed}");
+        Assert.False(server.IsListening);
+    }
+
+    [Fact]
+    public async Task A_bad_DrainDelay_fails_the_start_naming_its_key()
+    {
+        var settings = TestHelpers.LoopbackSettings();
+        settings["EchoServer:DrainDelay"] = "soon";
+        var builder = TestHelpers.Builder(settings);
+        builder.Services.AddEchoServer(builder.Configuration.GetSection("EchoServer"));
+
+        var ex = await TestHelpers.StartFailsAsync<OptionsValidationException>(builder);
+
+        Assert.Contains(ex.Failures, f => f.StartsWith("EchoServer:DrainDelay: 'soon' is not a time span", StringComparison.Ordinal));
+    }
 }

@@ -14,13 +14,15 @@ internal sealed class EchoServerHealthCheck : IHealthCheck
 
     private readonly EchoServer _server;
     private readonly int _maxConnections;
+    private readonly Func<bool> _draining;
     private long _lastFault = long.MinValue;
     private string? _lastFaultText;
 
-    public EchoServerHealthCheck(EchoServer server, int maxConnections)
+    public EchoServerHealthCheck(EchoServer server, int maxConnections, Func<bool> draining)
     {
         _server = server;
         _maxConnections = maxConnections;
+        _draining = draining;
         server.ServerFaulted += (_, e) =>
         {
             _lastFaultText = $"accepting on {e.EndPoint} failed: {e.Exception.Message}";
@@ -42,6 +44,11 @@ internal sealed class EchoServerHealthCheck : IHealthCheck
             ["datagramsReceived"] = statistics.DatagramsReceived,
             ["datagramsEchoed"] = statistics.DatagramsEchoed,
         };
+        if (_draining())
+        {
+            return Task.FromResult(new HealthCheckResult(context.Registration.FailureStatus, "The echo server is draining: the host is stopping; it still serves for its DrainDelay.", data: data));
+        }
+
         if (!_server.IsListening)
         {
             return Task.FromResult(new HealthCheckResult(context.Registration.FailureStatus, "The echo server is not listening (not started yet, or stopped).", data: data));

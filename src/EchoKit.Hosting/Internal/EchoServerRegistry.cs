@@ -12,6 +12,7 @@ namespace EchoKit.Hosting.Internal;
 internal sealed class EchoServerRegistry
 {
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _draining = new(StringComparer.Ordinal);
 
     /// <summary>Finds the registry of <paramref name="services"/>, adding it on first use.</summary>
     public static EchoServerRegistry From(IServiceCollection services)
@@ -45,4 +46,21 @@ internal sealed class EchoServerRegistry
     public bool Add(string name) => _names.Add(name);
 
     public bool Contains(string name) => _names.Contains(name);
+
+    /// <summary>The host is stopping and the server called <paramref name="name"/> drains (see <see cref="EchoServerDrainOptions"/>).</summary>
+    public void MarkDraining(string name)
+    {
+        lock (_draining)
+        {
+            _draining.Add(name);
+        }
+    }
+
+    public bool IsDraining(string name)
+    {
+        lock (_draining)
+        {
+            return _draining.Contains(name);
+        }
+    }
 }
