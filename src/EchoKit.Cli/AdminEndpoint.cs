@@ -169,10 +169,15 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
             return Results.Json(new SeedBody(_server.Faults.Seed), AdminJson.Default.SeedBody);
         });
         app.MapPrometheusScrapingEndpoint("/metrics");
-        app.MapGet("/healthz", () => Results.Json(Probe(), AdminJson.Default.JsonObject));
-        app.MapGet("/readyz", () => Results.Json(Probe(), AdminJson.Default.JsonObject, statusCode: _lifecycle.Phase == ServePhase.Serving
-            ? StatusCodes.Status200OK
-            : StatusCodes.Status503ServiceUnavailable));
+        app.MapGet("/healthz", () => Results.Json(Probe(_lifecycle.Phase), AdminJson.Default.JsonObject));
+        app.MapGet("/readyz", () =>
+        {
+            // One read of the phase for both the status and the body: a drain starting in between must not give 503 "serving".
+            var phase = _lifecycle.Phase;
+            return Results.Json(Probe(phase), AdminJson.Default.JsonObject, statusCode: phase == ServePhase.Serving
+                ? StatusCodes.Status200OK
+                : StatusCodes.Status503ServiceUnavailable);
+        });
     }
 
     private string SeedText => _server.Faults.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -311,11 +316,11 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
     };
 
     /// <summary><c>{"status":"serving","uptimeSeconds":…, …the server's statistics}</c>, flat, in camel case.</summary>
-    private JsonObject Probe()
+    private JsonObject Probe(ServePhase phase)
     {
         var body = new JsonObject
         {
-            ["status"] = _lifecycle.Phase.ToString().ToLowerInvariant(),
+            ["status"] = phase.ToString().ToLowerInvariant(),
             ["uptimeSeconds"] = Math.Round(Stopwatch.GetElapsedTime(_started).TotalSeconds, 3),
         };
         if (JsonSerializer.SerializeToNode(_server.GetStatistics(), AdminJson.Default.EchoServerStatistics) is JsonObject statistics)

@@ -94,6 +94,31 @@ public sealed partial class HaproxyTests
         Assert.Contains("did not start with a PROXY header", serve.Error.Text + serve.Output.Text, StringComparison.Ordinal);
     }
 
+    [SkippableFact]
+    public async Task Bench_through_the_balancer_sees_its_spread_from_the_instances_greetings()
+    {
+        RequireHaproxy();
+        using var a = CliRun.Start("serve", "--tcp", "127.0.0.1:0", "--proxy-protocol", "--greeting", @"hello from {instance}\n", "--instance-name", "a");
+        using var b = CliRun.Start("serve", "--tcp", "127.0.0.1:0", "--proxy-protocol", "--greeting", @"hello from {instance}\n", "--instance-name", "b");
+        var (aPort, bPort) = (Port(await a.WaitForListenerAsync()), Port(await b.WaitForListenerAsync()));
+        var frontend = Haproxy.FreePort();
+        using var haproxy = await Haproxy.StartAsync(Configuration(frontend, $"""
+            backend be
+              balance roundrobin
+              server a 127.0.0.1:{aPort} send-proxy-v2
+              server b 127.0.0.1:{bPort} send-proxy
+            """), frontend);
+
+        var (exitCode, output, error) = await CliRun.RunAsync("bench", $"127.0.0.1:{frontend}", "--greeting", "-c", "20", "-p", "2", "-d", "500ms", "-w", "0", "--json");
+
+        Assert.True(exitCode == 0, error + output);
+        using var report = System.Text.Json.JsonDocument.Parse(output);
+        var spread = report.RootElement.GetProperty("greetings").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32());
+        Assert.Equal(20, spread.Values.Sum());
+        Assert.Equal(["hello from a", "hello from b"], spread.Keys.Order());
+        Assert.All(spread.Values, count => Assert.InRange(count, 8, 12));
+    }
+
     /// <summary>The frontend and defaults every scenario shares; <paramref name="backends"/> names backend <c>be</c>.</summary>
     private static string Configuration(int frontend, string backends) => $"""
         global
