@@ -81,7 +81,8 @@ public class TimedLimitTests
         await using var server = await TestHelpers.StartAsync(TestHelpers.LoopbackOptions(o => o.SendTimeout = TimeSpan.FromMilliseconds(500)));
         server.ConnectionClosed += (_, e) => closed.TrySetResult(e);
         using var healthy = await TestHelpers.ConnectAsync(server.EndPoint());
-        using var stuck = await LifecycleTests.NeverReadingClientAsync(server);
+        using var stuck = await TestHelpers.ConnectAsync(server.EndPoint());
+        await SendWithoutReadingUntilClosedAsync(stuck, closed.Task);
 
         var result = await closed.Task.WaitAsync(TestHelpers.Timeout);
         Assert.Equal(ConnectionCloseReason.SendTimeout, result.Reason);
@@ -90,6 +91,36 @@ public class TimedLimitTests
         Assert.Equal(1, server.GetStatistics().ActiveConnections);
         // The healthy connection may still be returning its buffer just after its echo arrived.
         await TestHelpers.WaitUntilAsync(() => server.PoolOutstanding == (1, 0), $"only the healthy connection's object out (was {server.PoolOutstanding})");
+    }
+
+    /// <summary>
+    /// Floods the server and never reads until it closes the connection. Not LifecycleTests.NeverReadingClientAsync:
+    /// its stuck test samples for 300 ms or more, and a short send timeout can close the connection during the
+    /// sampling (the send then fails with a reset, which here is the outcome under test, not an error).
+    /// </summary>
+    private static async Task SendWithoutReadingUntilClosedAsync(Socket client, Task closed)
+    {
+        client.ReceiveBufferSize = 64 * 1024;
+        var chunk = new byte[64 * 1024];
+        using var cts = new CancellationTokenSource(TestHelpers.Timeout);
+        while (!closed.IsCompleted)
+        {
+            var send = client.SendAsync(chunk, SocketFlags.None, cts.Token).AsTask();
+            await Task.WhenAny(send, closed).WaitAsync(cts.Token);
+            if (!send.IsCompleted)
+            {
+                // Fails with a reset or completes when the socket goes: observed, not awaited.
+                _ = send.ContinueWith(t => t.Exception, TaskScheduler.Default);
+                return;
+            }
+
+            if (send.IsFaulted && send.Exception.InnerException is SocketException)
+            {
+                return;
+            }
+
+            await send;
+        }
     }
 
     [Fact]
