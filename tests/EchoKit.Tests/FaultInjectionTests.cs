@@ -5,6 +5,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
+using static EchoKit.Tests.EchoReader;
 
 namespace EchoKit.Tests;
 
@@ -112,7 +113,7 @@ public sealed class FaultInjectionTests : IDisposable
         var (data, _, end) = await ReadAsync(client, int.MaxValue);
 
         Assert.Equal(100, data.Length);
-        Assert.Equal(Ending.Fin, end);
+        Assert.Equal(Ending.Closed, end);
         Assert.False(closed.Task.IsCompleted, "the server drains until the client closes");
         client.Shutdown(SocketShutdown.Send);
         var e = await closed.Task.WaitAsync(TestHelpers.Timeout);
@@ -187,7 +188,7 @@ public sealed class FaultInjectionTests : IDisposable
 
     [Theory]
     [InlineData("refuse", Ending.Reset)]
-    [InlineData("refuse:mode=close", Ending.Fin)]
+    [InlineData("refuse:mode=close", Ending.Closed)]
     public async Task Refuse_closes_each_connection_before_any_byte_and_counts_it_as_rejected(string rule, Ending expected)
     {
         var rejected = new TaskCompletionSource<ConnectionRejectedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -219,7 +220,7 @@ public sealed class FaultInjectionTests : IDisposable
         client.Shutdown(SocketShutdown.Send);
         var (data, _, end) = await ReadAsync(client, int.MaxValue);
         Assert.Empty(data);
-        Assert.Equal(Ending.Fin, end);
+        Assert.Equal(Ending.Closed, end);
         await server.AssertPoolsReturnedAsync();
     }
 
@@ -234,7 +235,7 @@ public sealed class FaultInjectionTests : IDisposable
         var (data, _, end) = await ReadAsync(client, int.MaxValue);
 
         Assert.Empty(data);
-        Assert.Equal(Ending.Fin, end);
+        Assert.Equal(Ending.Closed, end);
         Assert.InRange(connected.Elapsed, TimeSpan.FromMilliseconds(300), Loose);
         await CloseAndAssertPoolsAsync(server, client);
     }
@@ -436,18 +437,6 @@ public sealed class FaultInjectionTests : IDisposable
         Assert.Empty(new ConnectionAcceptedEventArgs(1, null, null).Faults);
     }
 
-    public enum Ending
-    {
-        /// <summary>Still open: the expected bytes came.</summary>
-        Open,
-
-        /// <summary>A 0-byte read: the server sent FIN.</summary>
-        Fin,
-
-        /// <summary>A connection reset: the server sent RST.</summary>
-        Reset,
-    }
-
     /// <summary>The ids of the connections, of 200, that <c>toxicity=0.3</c> picks on a new server with <paramref name="seed"/>.</summary>
     private static async Task<SortedSet<long>> FaultedIdsAsync(int seed)
     {
@@ -505,39 +494,6 @@ public sealed class FaultInjectionTests : IDisposable
             var (data, _, end) = await ReadAsync(client, int.MaxValue);
             return (data, end);
         }
-    }
-
-    /// <summary>
-    /// Reads until <paramref name="expected"/> bytes came, or the server closed (FIN) or reset (RST); records each receive's size.
-    /// </summary>
-    internal static async Task<(byte[] Data, List<int> Receives, Ending End)> ReadAsync(Socket client, int expected)
-    {
-        using var cts = new CancellationTokenSource(TestHelpers.Timeout);
-        using var all = new MemoryStream();
-        var receives = new List<int>();
-        var buffer = new byte[64 * 1024];
-        while (all.Length < expected)
-        {
-            int read;
-            try
-            {
-                read = await client.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
-            {
-                return (all.ToArray(), receives, Ending.Reset);
-            }
-
-            if (read == 0)
-            {
-                return (all.ToArray(), receives, Ending.Fin);
-            }
-
-            receives.Add(read);
-            all.Write(buffer, 0, read);
-        }
-
-        return (all.ToArray(), receives, Ending.Open);
     }
 
     private static Task<EchoServer> StartAsync(params string[] rules) => StartAsync(rules, configure: null);

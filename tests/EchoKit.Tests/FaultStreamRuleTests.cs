@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using static EchoKit.Tests.FaultInjectionTests;
+using static EchoKit.Tests.EchoReader;
 
 namespace EchoKit.Tests;
 
@@ -43,7 +44,7 @@ public sealed class FaultStreamRuleTests
         var (data, _, end) = await ReadAsync(client, int.MaxValue);
 
         Assert.Empty(data);
-        Assert.Equal(Ending.Fin, end);
+        Assert.Equal(Ending.Closed, end);
         Assert.InRange(closing.Elapsed, TimeSpan.FromMilliseconds(600), Loose);
         await server.AssertPoolsReturnedAsync();
     }

@@ -4,7 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
-using static EchoKit.Tests.FaultInjectionTests;
+using static EchoKit.Tests.EchoReader;
 
 namespace EchoKit.Tests;
 

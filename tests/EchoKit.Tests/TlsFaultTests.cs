@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Numerics;
 using System.Security.Authentication;
 using Xunit.Abstractions;
+using static EchoKit.Tests.EchoReader;
 
 namespace EchoKit.Tests;
 
@@ -18,18 +19,6 @@ namespace EchoKit.Tests;
 public sealed class TlsFaultTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Loose = TimeSpan.FromSeconds(10);
-
-    public enum Ending
-    {
-        /// <summary>Still open: the expected bytes came.</summary>
-        Open,
-
-        /// <summary>A 0-byte read: close_notify or FIN.</summary>
-        Closed,
-
-        /// <summary>A connection reset: RST.</summary>
-        Reset,
-    }
 
     [Fact]
     public async Task Latency_writes_each_echo_no_sooner_than_the_delay()
@@ -535,50 +524,6 @@ public sealed class TlsFaultTests(ITestOutputHelper output)
 
         var (data, _, end) = await ReadAsync(client, int.MaxValue);
         return (data, end);
-    }
-
-    /// <summary>Reads until <paramref name="expected"/> bytes came, or the server closed or reset; records each read's size.</summary>
-    private static async Task<(byte[] Data, List<int> Reads, Ending End)> ReadAsync(SslStream client, int expected)
-    {
-        using var cts = new CancellationTokenSource(TestHelpers.Timeout);
-        using var all = new MemoryStream();
-        var reads = new List<int>();
-        var buffer = new byte[64 * 1024];
-        while (all.Length < expected)
-        {
-            int read;
-            try
-            {
-                read = await client.ReadAsync(buffer, cts.Token);
-            }
-            catch (Exception ex) when (IsReset(ex))
-            {
-                return (all.ToArray(), reads, Ending.Reset);
-            }
-
-            if (read == 0)
-            {
-                return (all.ToArray(), reads, Ending.Closed);
-            }
-
-            reads.Add(read);
-            all.Write(buffer, 0, read);
-        }
-
-        return (all.ToArray(), reads, Ending.Open);
-    }
-
-    private static bool IsReset(Exception exception)
-    {
-        for (Exception? e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is SocketException { SocketErrorCode: SocketError.ConnectionReset })
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     /// <summary>

@@ -1,0 +1,73 @@
+using System.Net.Sockets;
+
+namespace EchoKit.Tests;
+
+/// <summary>How a read of an echo ended.</summary>
+public enum Ending
+{
+    /// <summary>Still open: the expected bytes came.</summary>
+    Open,
+
+    /// <summary>A 0-byte read: the server sent FIN (or, over TLS, close_notify or FIN).</summary>
+    Closed,
+
+    /// <summary>A connection reset: the server sent RST.</summary>
+    Reset,
+}
+
+/// <summary>Reads an echo as a client sees it, over a socket or a stream (TLS), recording each read's size.</summary>
+internal static class EchoReader
+{
+    /// <summary>Reads until <paramref name="expected"/> bytes came, or the server closed or reset.</summary>
+    public static Task<(byte[] Data, List<int> Reads, Ending End)> ReadAsync(Socket client, int expected) =>
+        ReadAsync((buffer, cancellationToken) => client.ReceiveAsync(buffer, SocketFlags.None, cancellationToken), expected);
+
+    /// <inheritdoc cref="ReadAsync(Socket, int)"/>
+    public static Task<(byte[] Data, List<int> Reads, Ending End)> ReadAsync(Stream client, int expected) =>
+        ReadAsync(client.ReadAsync, expected);
+
+    /// <summary>Whether <paramref name="exception"/> or one it wraps is a connection reset.</summary>
+    public static bool IsReset(Exception exception)
+    {
+        for (Exception? e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is SocketException { SocketErrorCode: SocketError.ConnectionReset })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static async Task<(byte[] Data, List<int> Reads, Ending End)> ReadAsync(
+        Func<Memory<byte>, CancellationToken, ValueTask<int>> read, int expected)
+    {
+        using var cts = new CancellationTokenSource(TestHelpers.Timeout);
+        using var all = new MemoryStream();
+        var reads = new List<int>();
+        var buffer = new byte[64 * 1024];
+        while (all.Length < expected)
+        {
+            int count;
+            try
+            {
+                count = await read(buffer, cts.Token);
+            }
+            catch (Exception ex) when (IsReset(ex))
+            {
+                return (all.ToArray(), reads, Ending.Reset);
+            }
+
+            if (count == 0)
+            {
+                return (all.ToArray(), reads, Ending.Closed);
+            }
+
+            reads.Add(count);
+            all.Write(buffer, 0, count);
+        }
+
+        return (all.ToArray(), reads, Ending.Open);
+    }
+}
