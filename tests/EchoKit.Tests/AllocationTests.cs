@@ -70,9 +70,8 @@ public class AllocationTests(ITestOutputHelper output)
     }
 
     /// <summary>Ping-pong on each connection from its own thread with blocking, allocation-free socket calls.</summary>
-    private static void RunClients(Socket[] clients, int messages)
-    {
-        var threads = clients.Select(client => new Thread(() =>
+    private static void RunClients(Socket[] clients, int messages) =>
+        TestHelpers.RunOnThreads(clients, client =>
         {
             var send = new byte[32];
             var receive = new byte[32];
@@ -97,14 +96,5 @@ public class AllocationTests(ITestOutputHelper output)
                     throw new InvalidOperationException("echo mismatch");
                 }
             }
-        })).ToList();
-        threads.ForEach(t => t.Start());
-        foreach (var t in threads)
-        {
-            if (!t.Join(TestHelpers.Timeout * 4))
-            {
-                throw new TimeoutException("clients did not finish");
-            }
-        }
-    }
+        });
 }

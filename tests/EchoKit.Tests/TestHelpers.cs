@@ -37,4 +37,38 @@ internal static class TestHelpers
         WaitUntilAsync(
             () => server.GetStatistics().ActiveConnections == 0 && server.PoolOutstanding == (0, 0),
             $"pools back to baseline (outstanding {server.PoolOutstanding}, active {server.GetStatistics().ActiveConnections})");
+
+    /// <summary>
+    /// Runs <paramref name="run"/> for each client on a thread of its own (blocking socket calls allocate nothing, which
+    /// the allocation tests need), waits for every thread within four timeouts, and throws what the clients threw.
+    /// </summary>
+    public static void RunOnThreads<TClient>(IEnumerable<TClient> clients, Action<TClient> run, string failure = "a client failed")
+    {
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var threads = clients.Select(client => new Thread(() =>
+        {
+            // An exception escaping a thread would end the test host; it is reported by the test instead.
+            try
+            {
+                run(client);
+            }
+            catch (Exception ex)
+            {
+                failures.Enqueue(ex);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        foreach (var t in threads)
+        {
+            if (!t.Join(Timeout * 4))
+            {
+                throw new TimeoutException("clients did not finish");
+            }
+        }
+
+        if (!failures.IsEmpty)
+        {
+            throw new AggregateException(failure, failures);
+        }
+    }
 }

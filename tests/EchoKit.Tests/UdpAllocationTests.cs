@@ -47,13 +47,10 @@ public class UdpAllocationTests(ITestOutputHelper output)
     }
 
     /// <summary>Ping-pong on each client from its own thread with blocking, allocation-free socket calls.</summary>
-    private static void RunClients(Socket[] clients, int datagrams)
-    {
-        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
-        var threads = clients.Select(client => new Thread(() =>
-        {
-            // An exception escaping a thread would end the test host; it is reported by the test instead.
-            try
+    private static void RunClients(Socket[] clients, int datagrams) =>
+        TestHelpers.RunOnThreads(
+            clients,
+            client =>
             {
                 var send = new byte[32];
                 var receive = new byte[64];
@@ -67,24 +64,6 @@ public class UdpAllocationTests(ITestOutputHelper output)
                         throw new InvalidOperationException("echo mismatch");
                     }
                 }
-            }
-            catch (Exception ex)
-            {
-                failures.Enqueue(ex);
-            }
-        })).ToList();
-        threads.ForEach(t => t.Start());
-        foreach (var t in threads)
-        {
-            if (!t.Join(TestHelpers.Timeout * 4))
-            {
-                throw new TimeoutException("clients did not finish");
-            }
-        }
-
-        if (!failures.IsEmpty)
-        {
-            throw new AggregateException("a client failed (a lost datagram times out after 10 s)", failures);
-        }
-    }
+            },
+            "a client failed (a lost datagram times out after 10 s)");
 }

@@ -553,11 +553,9 @@ public class UdpFaultAllocationTests(ITestOutputHelper output)
 
     private static void RunClients(Socket[][] clients, int rounds)
     {
-        var failures = new ConcurrentQueue<Exception>();
-        var threads = clients.Select(sockets => new Thread(() =>
-        {
-            // An exception escaping a thread would end the test host; it is reported by the test instead.
-            try
+        TestHelpers.RunOnThreads(
+            clients,
+            sockets =>
             {
                 var (duplicate, drop, reorder) = (sockets[0], sockets[1], sockets[2]);
                 var send = new byte[32];
@@ -577,25 +575,8 @@ public class UdpFaultAllocationTests(ITestOutputHelper output)
                     Expect(reorder, receive, (byte)r, 1);
                     send[1] = 0;
                 }
-            }
-            catch (Exception ex)
-            {
-                failures.Enqueue(ex);
-            }
-        })).ToList();
-        threads.ForEach(t => t.Start());
-        foreach (var t in threads)
-        {
-            if (!t.Join(TestHelpers.Timeout * 4))
-            {
-                throw new TimeoutException("clients did not finish");
-            }
-        }
-
-        if (!failures.IsEmpty)
-        {
-            throw new AggregateException("a client failed (a lost datagram times out after 10 s)", failures);
-        }
+            },
+            "a client failed (a lost datagram times out after 10 s)");
 
         static void Expect(Socket socket, byte[] receive, byte first, byte second = 0)
         {
