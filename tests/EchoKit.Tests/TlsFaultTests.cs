@@ -585,7 +585,7 @@ public sealed class TlsFaultTests(ITestOutputHelper output)
     /// a test sees the records the server wrote whatever the client's <see cref="SslStream"/> makes of them (it may
     /// decrypt several records in one read).
     /// </summary>
-    private sealed class RecordLog(Stream inner) : Stream
+    private sealed class RecordLog(Stream inner) : PassThroughStream(inner)
     {
         private const byte ApplicationDataType = 23;
 
@@ -594,16 +594,6 @@ public sealed class TlsFaultTests(ITestOutputHelper output)
         private readonly byte[] _header = new byte[5];
         private int _headerFilled;
         private int _bodyLeft;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         /// <summary>The lengths of the application-data records read so far (ciphertext, header excluded).</summary>
         public List<int> ApplicationData()
@@ -624,43 +614,16 @@ public sealed class TlsFaultTests(ITestOutputHelper output)
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            var read = await inner.ReadAsync(buffer, cancellationToken);
+            var read = await Inner.ReadAsync(buffer, cancellationToken);
             Parse(buffer.Span[..read]);
             return read;
         }
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
         public override int Read(byte[] buffer, int offset, int count)
         {
-            var read = inner.Read(buffer, offset, count);
+            var read = Inner.Read(buffer, offset, count);
             Parse(buffer.AsSpan(offset, read));
             return read;
-        }
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.WriteAsync(buffer, offset, count, cancellationToken);
-
-        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
-
-        public override void Flush() => inner.Flush();
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-
-            base.Dispose(disposing);
         }
 
         private void Parse(ReadOnlySpan<byte> data)
