@@ -26,6 +26,26 @@ internal sealed class Haproxy : IDisposable
     /// <summary>Whether the haproxy binary is on PATH; CI installs it, so there a missing one is a failure, not a skip.</summary>
     public static bool IsInstalled => FindOnPath("haproxy") is not null;
 
+    /// <summary>
+    /// The global section, defaults and frontend every scenario shares (TCP mode, a frontend on 127.0.0.1:<paramref name="frontend"/>
+    /// to backend <c>be</c>), then <paramref name="backends"/>, which names backend <c>be</c>; <paramref name="defaults"/> adds lines to the defaults.
+    /// </summary>
+    public static string Configuration(int frontend, string backends, string defaults = "") => $"""
+        global
+          maxconn 1000
+        defaults
+          mode tcp
+          timeout connect 2s
+          timeout client 30s
+          timeout server 30s
+        {defaults}
+        frontend fe
+          bind 127.0.0.1:{frontend}
+          default_backend be
+        {backends}
+
+        """;
+
     /// <summary>Writes <paramref name="configuration"/>, starts HAProxy on it, and waits until every port of <paramref name="frontends"/> accepts.</summary>
     public static async Task<Haproxy> StartAsync(string configuration, params int[] frontends)
     {

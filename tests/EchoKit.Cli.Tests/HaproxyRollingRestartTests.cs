@@ -149,19 +149,13 @@ public sealed class HaproxyRollingRestartTests(ITestOutputHelper output)
             }
 
             var frontend = Haproxy.FreePort();
-            var haproxy = await Haproxy.StartAsync($"""
-                global
-                  maxconn 1000
-                defaults
-                  mode tcp
-                  timeout connect 2s
-                  timeout client 30s
-                  timeout server 30s
-                  retries 3
-                  option redispatch
-                frontend fe
-                  bind 127.0.0.1:{frontend}
-                  default_backend be
+            var haproxy = await Haproxy.StartAsync(Haproxy.Configuration(
+                frontend,
+                defaults: """
+                      retries 3
+                      option redispatch
+                    """,
+                backends: $"""
                 backend be
                   balance roundrobin
                   option httpchk GET /readyz
@@ -169,8 +163,7 @@ public sealed class HaproxyRollingRestartTests(ITestOutputHelper output)
                   default-server inter 200ms fall 1 rise 1
                   server s1 127.0.0.1:{instances[0].Port} send-proxy-v2 check port {instances[0].AdminPort}
                   server s2 127.0.0.1:{instances[1].Port} send-proxy check port {instances[1].AdminPort}
-
-                """, frontend);
+                """), frontend);
             var cluster = new Cluster(output, instances, haproxy, frontend);
             await Task.Delay(1000); // two health-check rounds: both servers up
             return cluster;

@@ -23,7 +23,7 @@ public sealed partial class HaproxyTests
         using var v1 = CliRun.Start("serve", "--tcp", "127.0.0.1:0", "--proxy-protocol", "--log-level", "Debug");
         var (v2Port, v1Port) = (Port(await v2.WaitForListenerAsync()), Port(await v1.WaitForListenerAsync()));
         var frontend = Haproxy.FreePort();
-        using var haproxy = await Haproxy.StartAsync(Configuration(frontend, $"""
+        using var haproxy = await Haproxy.StartAsync(Haproxy.Configuration(frontend, $"""
             backend be
               balance roundrobin
               server v2 127.0.0.1:{v2Port} send-proxy-v2
@@ -55,7 +55,7 @@ public sealed partial class HaproxyTests
         using var serve = CliRun.Start("serve", "--tcp", "127.0.0.1:0", "--proxy-protocol", "--max-connections-per-address", "1");
         var port = Port(await serve.WaitForListenerAsync());
         var frontend = Haproxy.FreePort();
-        using var haproxy = await Haproxy.StartAsync(Configuration(frontend, $"""
+        using var haproxy = await Haproxy.StartAsync(Haproxy.Configuration(frontend, $"""
             backend be
               server s1 127.0.0.1:{port} send-proxy-v2
             """), frontend);
@@ -102,7 +102,7 @@ public sealed partial class HaproxyTests
         using var b = CliRun.Start("serve", "--tcp", "127.0.0.1:0", "--proxy-protocol", "--greeting", @"hello from {instance}\n", "--instance-name", "b");
         var (aPort, bPort) = (Port(await a.WaitForListenerAsync()), Port(await b.WaitForListenerAsync()));
         var frontend = Haproxy.FreePort();
-        using var haproxy = await Haproxy.StartAsync(Configuration(frontend, $"""
+        using var haproxy = await Haproxy.StartAsync(Haproxy.Configuration(frontend, $"""
             backend be
               balance roundrobin
               server a 127.0.0.1:{aPort} send-proxy-v2
@@ -118,22 +118,6 @@ public sealed partial class HaproxyTests
         Assert.Equal(["hello from a", "hello from b"], spread.Keys.Order());
         Assert.All(spread.Values, count => Assert.InRange(count, 8, 12));
     }
-
-    /// <summary>The frontend and defaults every scenario shares; <paramref name="backends"/> names backend <c>be</c>.</summary>
-    private static string Configuration(int frontend, string backends) => $"""
-        global
-          maxconn 1000
-        defaults
-          mode tcp
-          timeout connect 2s
-          timeout client 30s
-          timeout server 30s
-        frontend fe
-          bind 127.0.0.1:{frontend}
-          default_backend be
-        {backends}
-
-        """;
 
     internal static void RequireHaproxy()
     {
