@@ -22,6 +22,23 @@ internal static class EchoReader
     public static Task<(byte[] Data, List<int> Reads, Ending End)> ReadAsync(Socket client, int expected) =>
         ReadAsync((buffer, cancellationToken) => client.ReceiveAsync(buffer, SocketFlags.None, cancellationToken), expected);
 
+    /// <summary>
+    /// <see cref="ReadAsync(Socket, int)"/> with blocking receives on a thread of its own, for tests of piece sizes: an
+    /// asynchronous receive waits for a thread-pool thread, and one that comes late on a busy machine finds two pieces
+    /// in the socket and returns them as one.
+    /// </summary>
+    public static Task<(byte[] Data, List<int> Reads, Ending End)> ReadOnThreadAsync(Socket client, int expected)
+    {
+        client.ReceiveTimeout = (int)TestHelpers.Timeout.TotalMilliseconds;
+
+        // The read completes synchronously, so the whole loop runs on the new thread.
+        return Task.Factory.StartNew(
+            () => ReadAsync((buffer, _) => ValueTask.FromResult(client.Receive(buffer.Span)), expected).GetAwaiter().GetResult(),
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default);
+    }
+
     /// <inheritdoc cref="ReadAsync(Socket, int)"/>
     public static Task<(byte[] Data, List<int> Reads, Ending End)> ReadAsync(Stream client, int expected) =>
         ReadAsync(client.ReadAsync, expected);
