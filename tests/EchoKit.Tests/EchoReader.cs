@@ -23,17 +23,43 @@ internal static class EchoReader
         ReadAsync((buffer, cancellationToken) => client.ReceiveAsync(buffer, SocketFlags.None, cancellationToken), expected);
 
     /// <summary>
-    /// <see cref="ReadAsync(Socket, int)"/> with blocking receives on a thread of its own, for tests of piece sizes: an
-    /// asynchronous receive waits for a thread-pool thread, and one that comes late on a busy machine finds two pieces
-    /// in the socket and returns them as one.
+    /// A client socket for <see cref="ReadOnThreadAsync"/>: connected synchronously and to be used synchronously only,
+    /// so the runtime keeps it in blocking mode and its receives wait in the kernel. (Once a socket has been used
+    /// asynchronously, even its synchronous receives are completed through the thread pool.)
     /// </summary>
-    public static Task<(byte[] Data, List<int> Reads, Ending End)> ReadOnThreadAsync(Socket client, int expected)
+    public static Socket ConnectBlocking(System.Net.IPEndPoint endPoint)
     {
-        client.ReceiveTimeout = (int)TestHelpers.Timeout.TotalMilliseconds;
+        var client = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        client.ReceiveTimeout = client.SendTimeout = (int)TestHelpers.Timeout.TotalMilliseconds;
+        client.Connect(endPoint);
+        return client;
+    }
+
+    /// <summary>
+    /// <see cref="ReadAsync(Socket, int)"/> with blocking receives on a thread of its own, on a socket from
+    /// <see cref="ConnectBlocking"/>, for tests of piece sizes: a receive that waits for the thread pool comes late on
+    /// a busy machine, finds several pieces in the socket and returns them as one (CI saw 16 bytes of 1-4-byte pieces
+    /// 60 ms apart). <c>ReadAt</c> is when each read returned, in milliseconds from the call, for a failure's message.
+    /// </summary>
+    public static Task<(byte[] Data, List<int> Reads, Ending End, List<long> ReadAt)> ReadOnThreadAsync(Socket client, int expected)
+    {
+        var since = System.Diagnostics.Stopwatch.StartNew();
+        var readAt = new List<long>();
 
         // The read completes synchronously, so the whole loop runs on the new thread.
         return Task.Factory.StartNew(
-            () => ReadAsync((buffer, _) => ValueTask.FromResult(client.Receive(buffer.Span)), expected).GetAwaiter().GetResult(),
+            () =>
+            {
+                var (data, reads, end) = ReadAsync(
+                    (buffer, _) =>
+                    {
+                        var count = client.Receive(buffer.Span);
+                        readAt.Add(since.ElapsedMilliseconds);
+                        return ValueTask.FromResult(count);
+                    },
+                    expected).GetAwaiter().GetResult();
+                return (data, reads, end, readAt);
+            },
             CancellationToken.None,
             TaskCreationOptions.LongRunning,
             TaskScheduler.Default);
