@@ -538,7 +538,7 @@ internal sealed partial class ServeCommand
         }
         catch (Exception ex) when (ex is InvalidDataException or FormatException or IOException or UnauthorizedAccessException)
         {
-            return $"cannot read the configuration file {fullPath}: {ex.Message}{(ex.InnerException is { } inner ? " " + inner.Message : "")}";
+            return $"cannot read the configuration file {fullPath}: {DescribeReadFailure(ex)}";
         }
 
         if (sectionName is not null)
@@ -555,9 +555,33 @@ internal sealed partial class ServeCommand
         {
             var section = root.GetSection("EchoServer");
             configuration = section.Exists() ? section : root;
+            if (configuration == root && ConfigurationKeyCheck.FindUnknownKeys(root) is { Count: > 0 } unknown)
+            {
+                // A file without an EchoServer section is the server's section; the binder checks only sections.
+                return $"invalid options in {fullPath}:{Environment.NewLine}  {string.Join(Environment.NewLine + "  ", unknown)}";
+            }
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Where the JSON is malformed, as a person counts (line and column from 1), and why; otherwise the innermost
+    /// reason. The configuration provider's own message ("Could not parse the JSON file") says neither.
+    /// </summary>
+    private static string DescribeReadFailure(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is System.Text.Json.JsonException { LineNumber: { } line, BytePositionInLine: { } column } json)
+            {
+                var reason = json.Message;
+                var at = reason.IndexOf(" LineNumber:", StringComparison.Ordinal);
+                return $"malformed JSON at line {line + 1}, column {column + 1}: {(at > 0 ? reason[..at] : reason)}";
+            }
+        }
+
+        return ex.GetBaseException().Message;
     }
 
     /// <summary>The certificate of --tls-cert (and --tls-key), or a self-signed one; none when neither is given.</summary>

@@ -327,7 +327,9 @@ public class ReliabilityFuzzTests(ITestOutputHelper output)
             // An option's name is its key with dots: Udp:MaxDatagramSize is EchoServerOptions.Udp.MaxDatagramSize.
             Assert.True(
                 Keys.Any(k => text.StartsWith($"EchoServer:{k}", StringComparison.OrdinalIgnoreCase) || text.StartsWith($"EchoServerOptions.{k.Replace(':', '.')} ", StringComparison.Ordinal))
-                    || text.StartsWith("The configuration section 'EchoServer' is missing or empty", StringComparison.Ordinal),
+                    || text.StartsWith("The configuration section 'EchoServer' is missing or empty", StringComparison.Ordinal)
+                    // A random key no option reads (GenKey makes some) is an error naming that key (issue 16).
+                    || (text.StartsWith("EchoServer:", StringComparison.Ordinal) && text.Contains(": unknown key", StringComparison.Ordinal)),
                 $"a failure names no key: {failure}");
         }
     }

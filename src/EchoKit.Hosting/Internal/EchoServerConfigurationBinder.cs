@@ -20,7 +20,10 @@ internal static class EchoServerConfigurationBinder
 
     private static readonly ConditionalWeakTable<EchoServerOptions, Problems> ProblemsByOptions = new();
 
-    /// <summary>Binds every key present in <paramref name="configuration"/>; keys not present leave the option as it is.</summary>
+    /// <summary>
+    /// Binds every key present in <paramref name="configuration"/>; keys not present leave the option as it is. In a
+    /// section, a key no option reads is an error (a misspelled key must not be dropped in silence).
+    /// </summary>
     /// <param name="configuration">The server's section (or a root).</param>
     /// <param name="options">The options to set.</param>
     /// <param name="services">
@@ -49,6 +52,12 @@ internal static class EchoServerConfigurationBinder
         }
 
         BindCertificate(configuration.GetSection($"{nameof(EchoServerOptions.Tls)}:{CertificateKey}"), options.Tls, options, services);
+
+        // A root holds the host's other settings (Logging, environment variables), so only a section is checked.
+        if (configuration is IConfigurationSection)
+        {
+            Report(options).Errors.AddRange(ConfigurationKeyCheck.FindUnknownKeys(configuration));
+        }
     }
 
     /// <summary>
