@@ -296,6 +296,11 @@ EOF
 fi
 
 # ---------------------------------------------------------------------------------------------------------------
+step "Doc snippets"
+check "every csharp block of README.md and docs/*.md compiles as written against the packed packages" \
+  bash .ci/doc-snippets.sh "$feed" "$consumers"
+
+# ---------------------------------------------------------------------------------------------------------------
 if [ -n "${versions[EchoKit.Cli]:-}" ]; then
   version=${versions[EchoKit.Cli]}
   step "dotnet tool install EchoKit.Cli $version"
