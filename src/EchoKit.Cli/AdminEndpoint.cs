@@ -112,6 +112,9 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
         {
             builder.Logging.AddProvider(logProvider);
             builder.Logging.SetMinimumLevel(logLevel > LogLevel.Warning ? logLevel : LogLevel.Warning);
+
+            // The host logs a failed start (a port in use) with its whole stack; serve reports it in one line.
+            builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         }
 
         var app = builder.Build();
@@ -159,15 +162,17 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
     private void Map(WebApplication app)
     {
         // Delegate, not RequestDelegate: the handlers return an IResult to be written (ASP0016).
-        app.MapGet("/faults", (Delegate)GetFaults);
-        app.MapPut("/faults", (Delegate)PutFaultsAsync);
-        app.MapPost("/faults", (Delegate)PostFaultAsync);
-        app.MapDelete("/faults", (Delegate)DeleteFaults);
-        app.MapGet("/faults/seed", (HttpContext context) =>
+        // Every /faults answer (a 204 and a 400 too) carries the seed, so any one of them records it.
+        var faults = app.MapGroup("/faults").AddEndpointFilter((invocation, next) =>
         {
-            context.Response.Headers[SeedHeader] = SeedText;
-            return Results.Json(new SeedBody(_server.Faults.Seed), AdminJson.Default.SeedBody);
+            invocation.HttpContext.Response.Headers[SeedHeader] = SeedText;
+            return next(invocation);
         });
+        faults.MapGet("", (Delegate)GetFaults);
+        faults.MapPut("", (Delegate)PutFaultsAsync);
+        faults.MapPost("", (Delegate)PostFaultAsync);
+        faults.MapDelete("", (Delegate)DeleteFaults);
+        faults.MapGet("/seed", () => Results.Json(new SeedBody(_server.Faults.Seed), AdminJson.Default.SeedBody));
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapGet("/healthz", () => Results.Json(Probe(_lifecycle.Phase), AdminJson.Default.JsonObject));
         app.MapGet("/readyz", () =>
@@ -182,7 +187,7 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
 
     private string SeedText => _server.Faults.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    private IResult GetFaults(HttpContext context) => RulesResult(context);
+    private IResult GetFaults() => RulesResult();
 
     private async Task<IResult> PutFaultsAsync(HttpContext context)
     {
@@ -250,7 +255,7 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
     private IResult Changed(HttpContext context, string method)
     {
         Notify(context, method);
-        return RulesResult(context);
+        return RulesResult();
     }
 
     private void Notify(HttpContext context, string method)
@@ -259,11 +264,8 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
         _faultsChanged();
     }
 
-    private IResult RulesResult(HttpContext context)
-    {
-        context.Response.Headers[SeedHeader] = SeedText;
-        return Results.Json(_server.Faults.Rules.Select(r => r.ToString()).ToArray(), AdminJson.Default.StringArray);
-    }
+    private IResult RulesResult() =>
+        Results.Json(_server.Faults.Rules.Select(r => r.ToString()).ToArray(), AdminJson.Default.StringArray);
 
     /// <summary>One rule: a JSON string that <see cref="EchoFault.TryParse(string?, out EchoFault?, out string?)"/> reads; else the 400 to answer.</summary>
     private static IResult? ReadRule(JsonElement element, int? index, out EchoFault? rule)
@@ -298,12 +300,21 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
     private static IResult BadRequest(string title, string detail) =>
         Results.Problem(title: title, detail: detail, statusCode: StatusCodes.Status400BadRequest);
 
-    private static IResult BadRule(int? index, string? text, string error) =>
-        Results.Problem(
+    /// <summary>A 400 naming the rule; <c>index</c> only for PUT's list (a POST sends one rule, at no position).</summary>
+    private static IResult BadRule(int? index, string? text, string error)
+    {
+        var extensions = new Dictionary<string, object?> { ["rule"] = text, ["error"] = error };
+        if (index is { } position)
+        {
+            extensions["index"] = position;
+        }
+
+        return Results.Problem(
             title: "Invalid fault rule",
             detail: index is { } i ? $"rule {i}{(text is null ? "" : $" ('{text}')")}: {error}; no rule was changed" : $"{(text is null ? "" : $"'{text}': ")}{error}; no rule was changed",
             statusCode: StatusCodes.Status400BadRequest,
-            extensions: new Dictionary<string, object?> { ["index"] = index, ["rule"] = text, ["error"] = error });
+            extensions: extensions);
+    }
 
     private static string Article(JsonValueKind kind) => kind switch
     {

@@ -62,6 +62,12 @@ internal sealed class BenchCommand
 
     private readonly Option<ProxyHeaderVersion> _proxyProtocol = NewOption<ProxyHeaderVersion>("--proxy-protocol", "v1|v2", "Each connection first sends a PROXY protocol header naming its own address as the client's, to load a server that expects one (serve --proxy-protocol) without a balancer (TCP).", TryParseProxyVersion);
 
+    private readonly Option<bool> _reconnect = new("--reconnect") { Description = "A connection the server closes or resets is opened again until the run ends (a rolling restart behind a balancer); each message it had sent and not got back whole is a failed echo, a close between echoes is not. Exits with 1 on any failed echo (TCP)." };
+
+    private readonly Option<bool> _connectPerEcho = new("--connect-per-echo") { Description = "Each echo on a new connection: connect, send one message, read its echo, close (netperf's TCP_CRR); the latency runs from the connect. --connections workers do so at once (TCP)." };
+
+    private readonly Option<int> _rate = NewOption("--rate", "msgs/s", "A constant rate, all connections together (an open model, as wrk2): messages are sent on schedule whether or not the echoes keep up (within --in-flight), and each latency runs from when the message was due, so a stall shows in the percentiles (corrected for coordinated omission); a message may leave up to 2 ms early, the timer's resolution (TCP).", Count(1));
+
     private readonly Option<bool> _json = new("--json") { Description = "Print the result as JSON on standard output (progress and errors stay on standard error)." };
 
     private readonly Option<TimeSpan> _progressInterval = NewOption<TimeSpan>("--progress-interval", "time", "How often the progress display is updated; 0 turns it off. [default: 250ms on a terminal, 5s when standard error is redirected]", TryParseDuration);
@@ -75,6 +81,9 @@ internal sealed class BenchCommand
         "echokit bench 127.0.0.1:7007 -c 64 -s 16k -p 8 -d 30s",
         "echokit bench --udp 127.0.0.1:7007 -c 8 -p 4 --max-loss 1",
         "echokit bench echo.example.com:7 --duration 10 --json > result.json",
+        "echokit bench 127.0.0.1:8080 -c 8 --reconnect -d 60s          (through a rolling restart)",
+        "echokit bench 127.0.0.1:7007 -c 4 --connect-per-echo",
+        "echokit bench 127.0.0.1:7007 -c 16 -p 16 --rate 50000 --json   (latency at a fixed load)",
     ];
 
     public static Command Create(CliConsole console)
@@ -82,13 +91,14 @@ internal sealed class BenchCommand
         var options = new BenchCommand();
         var command = new Command("bench", """
             Load any RFC 862 echo server over TCP, or over UDP with --udp, and verify every echoed byte; print
-            throughput, messages per second, latency percentiles (p50, p90, p99, p99.9), errors and, for UDP, lost
-            datagrams. Exits with 1 on any error or mismatched byte, when nothing was echoed, or when more datagrams
-            were lost than --max-loss allows.
+            throughput, messages per second, latency percentiles (p50, p90, p99, p99.9; --json has the full spectrum),
+            errors and, for UDP, lost datagrams. Exits with 1 on any error, failed echo or mismatched byte, when nothing
+            was echoed, or when more datagrams were lost than --max-loss allows.
             """)
         {
             options._target, options._connections, options._size, options._inFlight, options._duration, options._warmup,
-            options._connectTimeout, options._greeting, options._proxyProtocol, options._udp, options._lossTimeout, options._maxLoss, options._json,
+            options._connectTimeout, options._greeting, options._proxyProtocol, options._reconnect, options._connectPerEcho, options._rate,
+            options._udp, options._lossTimeout, options._maxLoss, options._json,
             options._progressInterval, options._quiet,
         };
         command.SetAction((parseResult, _) => options.RunAsync(parseResult, console));
@@ -134,6 +144,9 @@ internal sealed class BenchCommand
         {
             ReadGreeting = parseResult.GetValue(_greeting),
             ProxyHeader = ValueOr(parseResult, _proxyProtocol, ProxyHeaderVersion.None),
+            Reconnect = parseResult.GetValue(_reconnect),
+            ConnectPerEcho = parseResult.GetValue(_connectPerEcho),
+            Rate = parseResult.IsGiven(_rate) ? parseResult.GetValue(_rate) : null,
         };
         var live = new LoadProgress();
         var progress = new LiveLine(console.Error, console.ErrorIsTerminal, console.Width);
@@ -142,7 +155,9 @@ internal sealed class BenchCommand
         Func<CancellationToken, Task<BenchOutcome>> run;
         try
         {
-            run = settings.Udp ? PrepareUdp(settings, live, display) : PrepareTcp(settings, live, display);
+            run = settings.Udp ? PrepareUdp(settings, live, display)
+                : settings.ConnectPerEcho ? PrepareConnectPerEcho(settings, display)
+                : PrepareTcp(settings, live, display);
         }
         catch (ArgumentException ex)
         {
@@ -208,12 +223,33 @@ internal sealed class BenchCommand
             ConnectTimeout = settings.ConnectTimeout,
             ReadGreeting = settings.ReadGreeting,
             ProxyHeader = settings.ProxyHeader,
+            Reconnect = settings.Reconnect,
+            MessagesPerSecond = settings.Rate,
             Progress = live,
             MeasurementStarted = display.MeasurementStarted,
             MeasurementEnded = display.MeasurementEnded,
         };
         options.Validate();
         return async cancellationToken => BenchOutcome.From(await LoadClient.RunEchoAsync(options, cancellationToken).ConfigureAwait(false), settings.ReadGreeting);
+    }
+
+    private static Func<CancellationToken, Task<BenchOutcome>> PrepareConnectPerEcho(BenchSettings settings, BenchProgress display)
+    {
+        var options = new ChurnOptions
+        {
+            EndPoint = settings.EndPoint,
+            AllowNonLoopback = true,
+            Concurrency = settings.Connections,
+            MessageSize = settings.MessageSize,
+            Duration = settings.Duration,
+            Warmup = settings.Warmup,
+            ConnectTimeout = settings.ConnectTimeout,
+            ProxyHeader = settings.ProxyHeader,
+            MeasurementStarted = display.MeasurementStarted,
+            MeasurementEnded = display.MeasurementEnded,
+        };
+        options.Validate();
+        return async cancellationToken => BenchOutcome.From(await LoadClient.RunChurnAsync(options, cancellationToken).ConfigureAwait(false), settings.MessageSize);
     }
 
     private static Func<CancellationToken, Task<BenchOutcome>> PrepareUdp(BenchSettings settings, LoadProgress live, BenchProgress display)
@@ -252,6 +288,25 @@ internal sealed class BenchCommand
             }
         }
 
+        foreach (var tcpOnly in new Option[] { _reconnect, _connectPerEcho, _rate })
+        {
+            if (udp && parseResult.IsGiven(tcpOnly))
+            {
+                return $"{tcpOnly.Name} applies only to TCP.";
+            }
+        }
+
+        if (parseResult.GetValue(_connectPerEcho))
+        {
+            foreach (var streamOnly in new Option[] { _reconnect, _rate, _inFlight, _greeting })
+            {
+                if (parseResult.IsGiven(streamOnly))
+                {
+                    return $"{streamOnly.Name} does not apply with --connect-per-echo: each connection carries one message.";
+                }
+            }
+        }
+
         foreach (var udpOnly in new Option[] { _lossTimeout, _maxLoss })
         {
             if (!udp && parseResult.IsGiven(udpOnly))
@@ -277,6 +332,8 @@ internal sealed class BenchCommand
             nameof(EchoLoadOptions.Connections) or nameof(UdpEchoLoadOptions.Flows) => "--connections",
             nameof(EchoLoadOptions.MessageSize) => "--size",
             nameof(EchoLoadOptions.MessagesInFlight) => "--in-flight",
+            nameof(EchoLoadOptions.MessagesPerSecond) => "--rate",
+            nameof(ChurnOptions.Concurrency) => "--connections",
             "duration" => "--duration",
             "warmup" => "--warmup",
             nameof(UdpEchoLoadOptions.LossTimeout) => "--loss-timeout",

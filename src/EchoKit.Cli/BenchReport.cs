@@ -26,6 +26,18 @@ internal sealed record BenchSettings(
     /// <summary><c>--proxy-protocol</c>: each connection sends a PROXY header first.</summary>
     public ProxyHeaderVersion ProxyHeader { get; init; }
 
+    /// <summary><c>--reconnect</c>: a connection the server ends is opened again; what it lost counts as failed echoes.</summary>
+    public bool Reconnect { get; init; }
+
+    /// <summary><c>--connect-per-echo</c>: each echo on a new connection.</summary>
+    public bool ConnectPerEcho { get; init; }
+
+    /// <summary><c>--rate</c>: messages per second, all connections together; <see langword="null"/> for a closed model.</summary>
+    public int? Rate { get; init; }
+
+    /// <summary>The load's shape in one word, as the JSON report names it.</summary>
+    public string Mode => Udp ? "udp" : ConnectPerEcho ? "connect-per-echo" : Reconnect ? "reconnect" : "pipelined";
+
     public string Transport => Udp ? "udp" : "tcp";
 
     /// <summary>"connection(s)" for TCP, "flow(s)" for UDP.</summary>
@@ -36,7 +48,10 @@ internal sealed record BenchSettings(
         var resolved = IPAddress.TryParse(Target.Host, out _) ? "" : $" ({EndPoint})";
         var per = Udp ? "flow" : "connection";
         return $"{Target}{resolved} over {Transport.ToUpperInvariant()}: {Formatting.Count(Connections)} {Streams}, " +
-            $"{Formatting.Count(MessageSize)}-byte {(Udp ? "datagrams" : "messages")}, {Formatting.Count(InFlight)} in flight per {per}, " +
+            $"{Formatting.Count(MessageSize)}-byte {(Udp ? "datagrams" : "messages")}, " +
+            (ConnectPerEcho ? "a new connection per echo, " : $"{Formatting.Count(InFlight)} in flight per {per}, ") +
+            (Rate is { } rate ? $"{Formatting.Count(rate)} msgs/s constant rate, " : "") +
+            (Reconnect ? "reconnecting, " : "") +
             Formatting.Seconds(Duration) +
             (Warmup > TimeSpan.Zero ? $" after a {Formatting.Seconds(Warmup)} warm-up" : " with no warm-up") +
             (Udp ? $", {Formatting.Seconds(LossTimeout)} loss timeout" : "") +
@@ -64,6 +79,18 @@ internal sealed record BenchOutcome(
     /// <summary>With <c>--greeting</c>: opened connections per distinct greeting; null otherwise.</summary>
     public IReadOnlyDictionary<string, int>? Greetings { get; init; }
 
+    /// <summary>The latency from the minimum to the maximum (<see cref="LatencyHistogram.SpectrumPercentiles"/>).</summary>
+    public IReadOnlyList<LatencyPercentile> Spectrum { get; init; } = [];
+
+    /// <summary>With <c>--reconnect</c>: messages lost on connections the server ended.</summary>
+    public long FailedEchoes { get; init; }
+
+    /// <summary>With <c>--reconnect</c>: connections opened again.</summary>
+    public long Reconnections { get; init; }
+
+    /// <summary>With <c>--reconnect</c>: connection attempts that failed and were retried.</summary>
+    public long FailedConnects { get; init; }
+
     public double MessagesPerSecond => Elapsed > TimeSpan.Zero ? Messages / Elapsed.TotalSeconds : 0;
 
     public double MiBPerSecond => Elapsed > TimeSpan.Zero ? Bytes / 1048576.0 / Elapsed.TotalSeconds : 0;
@@ -72,11 +99,27 @@ internal sealed record BenchOutcome(
         r.Messages, r.Bytes, r.Elapsed, r.Latency, r.ConnectionsOpened, r.MessagesVerified, r.Mismatches, r.Errors, r.FirstError, null)
     {
         Greetings = readGreeting ? r.Greetings : null,
+        Spectrum = r.LatencySpectrum,
+        FailedEchoes = r.FailedEchoes,
+        Reconnections = r.Reconnections,
+        FailedConnects = r.FailedConnects,
     };
 
     public static BenchOutcome From(UdpEchoLoadResult r) => new(
         r.Messages, r.Bytes, r.Elapsed, r.Latency, r.FlowsOpened, r.MessagesVerified, r.Mismatches, r.Errors, r.FirstError,
-        new UdpCounts(r.DatagramsSent, r.DatagramsLost, r.LossPercent, r.OutOfWindow));
+        new UdpCounts(r.DatagramsSent, r.DatagramsLost, r.LossPercent, r.OutOfWindow))
+    {
+        Spectrum = r.LatencySpectrum,
+    };
+
+    /// <summary>A connect-per-echo run: each connection is one message; each failed attempt one failed echo.</summary>
+    public static BenchOutcome From(ChurnResult r, int messageSize) => new(
+        r.Connections, r.Connections * messageSize, r.Elapsed, r.Latency, (int)Math.Min(r.ConnectionsVerified, int.MaxValue),
+        r.ConnectionsVerified, r.Mismatches, r.Errors, r.FirstError, null)
+    {
+        Spectrum = r.LatencySpectrum,
+        FailedEchoes = r.Errors,
+    };
 
     /// <summary>Why the run failed (the exit code is then 1), or <see langword="null"/> when it passed.</summary>
     public string? FailureReason(BenchSettings settings)
@@ -89,6 +132,11 @@ internal sealed record BenchOutcome(
         if (settings.Udp && Errors >= ConnectionsOpened && Verified == 0 && Mismatches == 0)
         {
             return $"every flow failed; first error: {FirstError}";
+        }
+
+        if (FailedEchoes > 0 && !settings.ConnectPerEcho)
+        {
+            return $"{Formatting.Count(FailedEchoes)} failed echo(es): messages sent on connections the server closed or reset before echoing them";
         }
 
         if (Errors > 0 || Mismatches > 0)
@@ -137,7 +185,10 @@ internal static class BenchReport
         else
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"  verified     {Formatting.Count(result.Verified)} messages byte for byte (warm-up and drain included), {Formatting.Count(result.Mismatches)} mismatched");
-            text.AppendLine(CultureInfo.InvariantCulture, $"  connections  {Formatting.Count(result.ConnectionsOpened)} of {Formatting.Count(settings.Connections)} opened");
+            var opened = settings.ConnectPerEcho
+                ? $"{Formatting.Count(result.ConnectionsOpened)} opened, one per echo, {Formatting.Count(settings.Connections)} at a time"
+                : $"{Formatting.Count(result.ConnectionsOpened)} of {Formatting.Count(settings.Connections)} opened";
+            text.AppendLine(CultureInfo.InvariantCulture, $"  connections  {opened}");
         }
 
         if (result.Greetings is { } greetings)
@@ -156,6 +207,17 @@ internal static class BenchReport
             }
         }
 
+        if (settings.Reconnect)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"  reconnects   {Formatting.Count(result.Reconnections)} after the server ended a connection, {Formatting.Count(result.FailedConnects)} failed attempt(s) retried; " +
+                $"{Formatting.Count(result.FailedEchoes)} failed echo(es)");
+        }
+
+        if (settings.Rate is not null)
+        {
+            text.AppendLine("  (latency from when each message was due: corrected for coordinated omission)");
+        }
+
         text.AppendLine(CultureInfo.InvariantCulture, $"  errors       {Formatting.Count(result.Errors)}{(result.FirstError is { } first ? $" (first: {first})" : "")}");
         text.AppendLine(ok ? "PASS" : "FAIL");
         return text.ToString();
@@ -172,7 +234,9 @@ internal static class BenchReport
             writer.WriteString("transport", settings.Transport);
             writer.WriteNumber("connections", settings.Connections);
             writer.WriteNumber("messageSize", settings.MessageSize);
-            writer.WriteNumber("messagesInFlight", settings.InFlight);
+            writer.WriteString("mode", settings.Mode);
+            writer.WriteNumber("messagesInFlight", settings.ConnectPerEcho ? 1 : settings.InFlight);
+            WriteNumberOrNull(writer, "rateMessagesPerSecond", settings.Rate);
             writer.WriteNumber("durationSeconds", settings.Duration.TotalSeconds);
             writer.WriteNumber("warmupSeconds", settings.Warmup.TotalSeconds);
             if (settings.Udp)
@@ -195,7 +259,18 @@ internal static class BenchReport
             writer.WriteNumber("mean", Math.Round(result.Latency.Mean, 3));
             writer.WriteNumber("max", Math.Round(result.Latency.Max, 3));
             writer.WriteNumber("count", result.Latency.Count);
+            writer.WriteBoolean("correctedForCoordinatedOmission", settings.Rate is not null);
             writer.WriteEndObject();
+            writer.WriteStartArray("latencySpectrumMicroseconds");
+            foreach (var point in result.Spectrum)
+            {
+                writer.WriteStartObject();
+                writer.WriteNumber("percentile", point.Percentile);
+                writer.WriteNumber("microseconds", Math.Round(point.Microseconds, 3));
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
             writer.WriteNumber("messagesVerified", result.Verified);
             if (result.Udp is { } udp)
             {
@@ -214,6 +289,17 @@ internal static class BenchReport
                 }
 
                 writer.WriteEndObject();
+            }
+
+            if (settings.Reconnect || settings.ConnectPerEcho)
+            {
+                writer.WriteNumber("failedEchoes", result.FailedEchoes);
+            }
+
+            if (settings.Reconnect)
+            {
+                writer.WriteNumber("reconnections", result.Reconnections);
+                writer.WriteNumber("failedConnects", result.FailedConnects);
             }
 
             writer.WriteNumber("mismatches", result.Mismatches);

@@ -101,6 +101,27 @@ public sealed class LatencyHistogram
         TicksToMicroseconds(_max),
         _total);
 
+    /// <summary>The percentiles of <see cref="GetSpectrum"/>: the median to the maximum, as HdrHistogram and wrk2 print them.</summary>
+    public static IReadOnlyList<double> SpectrumPercentiles { get; } = [0, 50, 75, 90, 95, 99, 99.9, 99.99, 99.999, 100];
+
+    /// <summary>The latency at each of <see cref="SpectrumPercentiles"/>, in microseconds (all zero when empty).</summary>
+    /// <returns>One entry per percentile, in order.</returns>
+    public IReadOnlyList<LatencyPercentile> GetSpectrum() =>
+        [.. SpectrumPercentiles.Select(p => new LatencyPercentile(p, p == 0 ? TicksToMicroseconds(MinimumTicks()) : GetQuantileMicroseconds(p / 100)))];
+
+    private long MinimumTicks()
+    {
+        for (var i = 0; i < _counts.Length; i++)
+        {
+            if (_counts[i] > 0)
+            {
+                return Math.Min(ValueOf(i), _max);
+            }
+        }
+
+        return 0;
+    }
+
     private static double TicksToMicroseconds(double ticks) => ticks * 1_000_000.0 / Stopwatch.Frequency;
 
     private static int IndexOf(long value)
@@ -130,6 +151,11 @@ public sealed class LatencyHistogram
         return ((long)sub << shift) + ((1L << shift) / 2);
     }
 }
+
+/// <summary>One point of a latency spectrum.</summary>
+/// <param name="Percentile">0 to 100: 99.9 is p99.9; 0 is the minimum and 100 the maximum.</param>
+/// <param name="Microseconds">The latency at that percentile.</param>
+public readonly record struct LatencyPercentile(double Percentile, double Microseconds);
 
 /// <summary>Latency percentiles in microseconds.</summary>
 /// <param name="P50">Median.</param>

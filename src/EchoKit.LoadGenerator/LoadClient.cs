@@ -26,42 +26,36 @@ public static partial class LoadClient
         var pattern = new MessagePattern(options.MessageSize);
         var run = new EchoRunState();
         var sockets = new Socket?[options.Connections];
-        var greetings = new string?[options.Connections];
+        var greetings = new System.Collections.Concurrent.ConcurrentDictionary<string, int>(StringComparer.Ordinal);
         var connectErrors = new ErrorCollector();
         var live = new TcpLiveCounters(options.MessageSize, connectErrors);
         options.Progress?.Attach(live);
-        var prologue = options.ProxyHeader != ProxyHeaderVersion.None || options.ReadGreeting;
         await LoopbackSocket.ForEachAsync(options.Connections, options.ConnectConcurrency, async i =>
         {
-            Socket? socket = null;
             try
             {
-                socket = await LoopbackSocket.ConnectAsync(options.EndPoint, options.SourceFor(i), options.ConnectTimeout).ConfigureAwait(false);
-                if (prologue)
-                {
-                    greetings[i] = await ConnectionPrologue.RunAsync(socket, options).ConfigureAwait(false);
-                }
-
-                sockets[i] = socket;
+                sockets[i] = await OpenAsync(i).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
-                socket?.Dispose();
-                connectErrors.Add((socket is null ? "connect failed: " : "connection start failed: ") + LoopbackSocket.Describe(ex));
+                connectErrors.Add("connect failed: " + LoopbackSocket.Describe(ex));
             }
             catch (IOException ex)
             {
-                socket?.Dispose();
                 connectErrors.Add($"connection {i}: {ex.Message}");
             }
         }).ConfigureAwait(false);
 
         var connections = new List<EchoLoadConnection>(options.Connections);
+        var perConnectionRate = options.MessagesPerSecond / options.Connections;
         for (var i = 0; i < sockets.Length; i++)
         {
             if (sockets[i] is { } socket)
             {
-                connections.Add(new EchoLoadConnection(socket, i, run, pattern, options.MessagesInFlight));
+                var slot = i;
+                connections.Add(new EchoLoadConnection(
+                    socket, i, run, pattern, options.MessagesInFlight,
+                    options.Reconnect ? () => OpenAsync(slot) : null, perConnectionRate, phase: (double)i / options.Connections));
             }
         }
 
@@ -97,15 +91,23 @@ public static partial class LoadClient
             {
                 socket?.Dispose();
             }
+
+            foreach (var connection in connections)
+            {
+                connection.Dispose();
+            }
         }
 
         var tally = new LoadTally();
         tally.AddErrors(connectErrors.Count, connectErrors.First);
-        long messages = 0;
+        long messages = 0, failedEchoes = 0, reconnections = 0, failedConnects = 0;
         foreach (var connection in connections)
         {
             tally.Add(connection.Histogram, connection.Verified, connection.Mismatches);
             messages += connection.Messages;
+            failedEchoes += connection.FailedEchoes;
+            reconnections += connection.Reconnections;
+            failedConnects += connection.FailedConnects;
             if (connection.Error is { } error)
             {
                 tally.AddErrors(1, $"connection {connections.IndexOf(connection)}: {error}");
@@ -115,8 +117,34 @@ public static partial class LoadClient
         return new EchoLoadResult(elapsed, tally, messages, options.MessageSize)
         {
             ConnectionsOpened = connections.Count,
-            Greetings = greetings.OfType<string>().CountBy(g => g, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal),
+            Greetings = greetings.ToDictionary(StringComparer.Ordinal),
+            FailedEchoes = failedEchoes,
+            Reconnections = reconnections,
+            FailedConnects = failedConnects,
         };
+
+        // Connects (with the PROXY header and the greeting when asked for): the first time and at each reconnection.
+        async ValueTask<Socket> OpenAsync(int i)
+        {
+            var socket = await LoopbackSocket.ConnectAsync(options.EndPoint, options.SourceFor(i), options.ConnectTimeout).ConfigureAwait(false);
+            try
+            {
+                if (options.ProxyHeader != ProxyHeaderVersion.None || options.ReadGreeting)
+                {
+                    if (await ConnectionPrologue.RunAsync(socket, options).ConfigureAwait(false) is { } greeting)
+                    {
+                        greetings.AddOrUpdate(greeting, 1, static (_, n) => n + 1);
+                    }
+                }
+
+                return socket;
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
     }
 
     /// <summary>

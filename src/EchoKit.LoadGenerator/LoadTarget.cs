@@ -154,6 +154,24 @@ public sealed class EchoLoadOptions : TimedLoadOptions
     /// <summary>The longest greeting line read, its line end included: 1 KiB.</summary>
     public const int MaxGreetingLength = 1024;
 
+    /// <summary>
+    /// Whether a connection the server closes or resets is opened again (after a failed attempt, retried every 10 ms
+    /// to 200 ms) until the run ends, as a client behind a balancer does through a rolling restart. The messages it
+    /// had sent and not got back whole are counted in <see cref="EchoLoadResult.FailedEchoes"/>; a close between
+    /// echoes costs none. Defaults to <see langword="false"/>: the server ending a connection is an error.
+    /// </summary>
+    public bool Reconnect { get; init; }
+
+    /// <summary>
+    /// A constant rate of messages per second, all connections together (an open model, as wrk2 does): each
+    /// connection sends on its own schedule whether or not the echoes keep up, within
+    /// <see cref="MessagesInFlight"/>, and each latency runs from the time the message was due, not when it could be
+    /// sent, so a stalled server shows in the percentiles instead of slowing the load (coordinated omission). A
+    /// message may leave up to 2 ms before it is due (the timer's resolution; its latency then runs from when it left).
+    /// <see langword="null"/> (the default) sends as fast as the echoes come back (a closed model).
+    /// </summary>
+    public double? MessagesPerSecond { get; init; }
+
     /// <inheritdoc/>
     public override void Validate()
     {
@@ -176,6 +194,11 @@ public sealed class EchoLoadOptions : TimedLoadOptions
         if (DrainTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentException("DrainTimeout must be positive.", nameof(DrainTimeout));
+        }
+
+        if (MessagesPerSecond is { } rate && (!double.IsFinite(rate) || rate <= 0 || rate > 100_000_000))
+        {
+            throw new ArgumentException($"MessagesPerSecond must be greater than 0 and at most 100,000,000 (was {rate}).", nameof(MessagesPerSecond));
         }
 
         if (!Enum.IsDefined(ProxyHeader))

@@ -9,6 +9,7 @@ public abstract class LoadResult
     {
         Elapsed = elapsed;
         Latency = tally.Histogram.Summarize();
+        LatencySpectrum = tally.Histogram.GetSpectrum();
         Errors = tally.Errors;
         Mismatches = tally.Mismatches;
         FirstError = tally.FirstError;
@@ -19,6 +20,9 @@ public abstract class LoadResult
 
     /// <summary>Latency within the window: per message (or datagram) its round trip; per churned connection, connect to verified echo.</summary>
     public LatencySummary Latency { get; init; }
+
+    /// <summary>The latency at each of <see cref="LatencyHistogram.SpectrumPercentiles"/>, minimum to maximum.</summary>
+    public IReadOnlyList<LatencyPercentile> LatencySpectrum { get; init; }
 
     /// <summary>Connections (or UDP flows) that could not be opened or that failed; over the whole run.</summary>
     public long Errors { get; init; }
@@ -69,7 +73,19 @@ public sealed class EchoLoadResult : EchoMessagesResult
     public int ConnectionsOpened { get; init; }
 
     /// <summary>
-    /// With <see cref="EchoLoadOptions.ReadGreeting"/>: how many opened connections got each distinct greeting (its line
+    /// With <see cref="EchoLoadOptions.Reconnect"/>: messages sent on a connection the server then closed or reset
+    /// before echoing them whole, over the whole run; each is one failed echo. A close between echoes is not one.
+    /// </summary>
+    public long FailedEchoes { get; init; }
+
+    /// <summary>With <see cref="EchoLoadOptions.Reconnect"/>: connections opened again after the server ended one.</summary>
+    public long Reconnections { get; init; }
+
+    /// <summary>With <see cref="EchoLoadOptions.Reconnect"/>: connection attempts that failed (a server down, refusing), retried.</summary>
+    public long FailedConnects { get; init; }
+
+    /// <summary>
+    /// With <see cref="EchoLoadOptions.ReadGreeting"/>: how many opened connections (reconnections included) got each distinct greeting (its line
     /// end removed), so a test of a balancer sees the spread; empty otherwise.
     /// </summary>
     public IReadOnlyDictionary<string, int> Greetings { get; init; } = new Dictionary<string, int>();

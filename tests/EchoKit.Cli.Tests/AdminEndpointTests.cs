@@ -39,6 +39,7 @@ public class AdminEndpointTests
 
         using var delete = await admin.Http.DeleteAsync("/faults");
         Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+        Assert.True(delete.Headers.Contains("EchoKit-Fault-Seed"), "the 204 carries the seed too");
         Assert.Equal("[]", await admin.Http.GetStringAsync("/faults"));
         Assert.InRange(await admin.TimeOneEchoAsync(), TimeSpan.Zero, TimeSpan.FromMilliseconds(900));
     }
@@ -54,6 +55,13 @@ public class AdminEndpointTests
         Assert.Equal(["latency:delay=10ms", "limit:bytes=1KiB"], JsonSerializer.Deserialize<string[]>(await post.Content.ReadAsStringAsync())!);
         using var bad = await admin.PutAsync("/faults", "\"lag\"", HttpMethod.Post);
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.True(bad.Headers.Contains("EchoKit-Fault-Seed"), "the 400 carries the seed too");
+        using (var problem = JsonDocument.Parse(await bad.Content.ReadAsStringAsync()))
+        {
+            Assert.False(problem.RootElement.TryGetProperty("index", out _), "a POST's 400 has no index");
+            Assert.Equal("lag", problem.RootElement.GetProperty("rule").GetString());
+        }
+
         Assert.Equal(2, JsonSerializer.Deserialize<string[]>(await admin.Http.GetStringAsync("/faults"))!.Length);
     }
 
@@ -225,6 +233,7 @@ public class AdminEndpointTests
         Assert.Equal(1, exitCode);
         Assert.Contains($"echokit serve: failed to start the admin endpoint on {taken.LocalEndPoint}", error, StringComparison.Ordinal);
         Assert.DoesNotContain("Listening on", output, StringComparison.Ordinal);
+        Assert.True(error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Length == 1, $"not one line: {error}");
     }
 
     internal static async Task WaitForAsync(Func<bool> condition)

@@ -63,6 +63,29 @@ public sealed class HaproxyRollingRestartTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public async Task Echokit_bench_connect_per_echo_sees_zero_failed_echoes_through_the_restarts()
+    {
+        HaproxyTests.RequireHaproxy();
+        await using var cluster = await Cluster.StartAsync(output);
+
+        // docs/DEPLOY.md's rolling restart, measured with the tool a user runs; the bench outlasts the restarts.
+        var clock = Stopwatch.StartNew();
+        var bench = CliRun.RunAsync("bench", $"127.0.0.1:{cluster.Frontend}", "--connect-per-echo", "-c", "4", "-s", "1k", "-d", "12s", "-w", "0", "--json");
+        await Task.Delay(500);
+        await cluster.RestartEachAsync();
+        var restartsDone = clock.Elapsed;
+        var (exitCode, json, error) = await bench;
+
+        Assert.True(restartsDone < clock.Elapsed - TimeSpan.FromSeconds(0.5), $"the restarts ({restartsDone.TotalSeconds:0.0} s) outlasted the bench");
+        Assert.True(exitCode == 0, $"bench exited with {exitCode}\nstdout:\n{json}\nstderr:\n{error}\n{cluster.Haproxy.Log}");
+        var root = System.Text.Json.JsonDocument.Parse(json).RootElement;
+        output.WriteLine($"FIGURE rolling restart, echokit bench --connect-per-echo: {root.GetProperty("messages").GetInt64()} echoes, " +
+            $"{root.GetProperty("failedEchoes").GetInt64()} failed, restarts done at {restartsDone.TotalSeconds:0.0} s of 12 s");
+        Assert.Equal(0, root.GetProperty("failedEchoes").GetInt64());
+        Assert.Equal(0, root.GetProperty("mismatches").GetInt64());
+    }
+
+    [SkippableFact]
     public async Task Long_lived_connections_are_closed_by_the_drain_after_their_echo_and_none_loses_a_byte()
     {
         HaproxyTests.RequireHaproxy();

@@ -6,11 +6,15 @@ namespace EchoKit.LoadGenerator.Internal;
 /// <summary>
 /// One pipelined load connection: a send loop keeps <c>MessagesInFlight</c> messages outstanding, a receive loop
 /// verifies every echoed byte and hands a credit back per complete message. Buffers, timestamps and the latency
-/// histogram are allocated once; the steady state allocates nothing.
+/// histogram are allocated once; the steady state allocates nothing (at a constant rate, a timer wait when ahead of
+/// the schedule). With a reconnect function, a socket the server ends is replaced and the load goes on.
 /// </summary>
-internal sealed class EchoLoadConnection
+internal sealed class EchoLoadConnection : IDisposable
 {
-    private readonly Socket _socket;
+    private readonly Func<ValueTask<Socket>>? _reconnect;
+    private readonly double _ticksPerMessage;
+    private readonly double _phase;
+    private Socket _socket;
     private readonly int _id;
     private readonly EchoRunState _run;
     private readonly MessagePattern _pattern;
@@ -28,11 +32,27 @@ internal sealed class EchoLoadConnection
     private int _receivedInMessage;
     private bool _currentMismatched;
     private volatile bool _senderDone;
+    private bool _protocolError;
+    private long _scheduleStart;
+    private long _scheduled;
     private string? _error;
 
-    public EchoLoadConnection(Socket socket, int id, EchoRunState run, MessagePattern pattern, int messagesInFlight)
+    /// <param name="socket">The first socket, connected (and its prologue done).</param>
+    /// <param name="id">The connection's number, which the message pattern depends on.</param>
+    /// <param name="run">The run's phase.</param>
+    /// <param name="pattern">The messages.</param>
+    /// <param name="messagesInFlight">The most messages sent and not yet echoed.</param>
+    /// <param name="reconnect">Opens the next socket after the server ended one; <see langword="null"/> not to.</param>
+    /// <param name="messagesPerSecond">This connection's constant rate; <see langword="null"/> for as fast as the echoes come.</param>
+    /// <param name="phase">0..1: where in its first interval this connection's schedule starts, so connections do not send in lockstep.</param>
+    public EchoLoadConnection(
+        Socket socket, int id, EchoRunState run, MessagePattern pattern, int messagesInFlight,
+        Func<ValueTask<Socket>>? reconnect = null, double? messagesPerSecond = null, double phase = 0)
     {
         _socket = socket;
+        _reconnect = reconnect;
+        _ticksPerMessage = messagesPerSecond is { } rate ? Stopwatch.Frequency / rate : 0;
+        _phase = phase;
         _id = id;
         _run = run;
         _pattern = pattern;
@@ -59,11 +79,70 @@ internal sealed class EchoLoadConnection
 
     public string? Error => Volatile.Read(ref _error);
 
+    /// <summary>Messages sent on a socket the server then closed or reset before echoing them whole (with reconnect).</summary>
+    public long FailedEchoes { get; private set; }
+
+    /// <summary>Sockets opened again after the server ended one.</summary>
+    public long Reconnections { get; private set; }
+
+    /// <summary>Attempts to open the next socket that failed, and were retried.</summary>
+    public long FailedConnects { get; private set; }
+
     public async Task RunAsync()
     {
-        var receive = ReceiveLoopAsync();
-        await SendLoopAsync().ConfigureAwait(false);
-        await receive.ConfigureAwait(false);
+        _scheduleStart = Stopwatch.GetTimestamp() + (long)(_ticksPerMessage * _phase);
+        while (true)
+        {
+            var receive = ReceiveLoopAsync();
+            await SendLoopAsync().ConfigureAwait(false);
+            await receive.ConfigureAwait(false);
+            if (_reconnect is null || Error is null || _protocolError)
+            {
+                return;
+            }
+
+            // The server closed or reset this socket (or the drain gave up on it): what it had not echoed whole is lost,
+            // the rest is not an error, even while the run stops.
+            FailedEchoes += Volatile.Read(ref _sent) - _received;
+            Volatile.Write(ref _error, null);
+            _socket.Dispose();
+            if (_run.Stopping || !await ReconnectAsync().ConfigureAwait(false))
+            {
+                return;
+            }
+
+            Reconnections++;
+        }
+    }
+
+    public void Dispose() => _socket.Dispose();
+
+    /// <summary>Opens the next socket, retrying with a growing pause; false when the run stopped first.</summary>
+    private async Task<bool> ReconnectAsync()
+    {
+        var failures = 0;
+        while (!_run.Stopping)
+        {
+            try
+            {
+                var socket = await _reconnect!().ConfigureAwait(false);
+                _socket = socket;
+                _credits = _inFlight;
+                _sent = _nextToSend = _received = 0;
+                _receivedInMessage = 0;
+                _currentMismatched = false;
+                _senderDone = false;
+                return true;
+            }
+            catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
+            {
+                FailedConnects++;
+                failures++;
+                await Task.Delay(Math.Min(10 * failures, 200), CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Wakes the send loop so it sees <see cref="EchoRunState.Stopping"/>.</summary>
@@ -91,17 +170,38 @@ internal sealed class EchoLoadConnection
                     continue;
                 }
 
+                var now = Stopwatch.GetTimestamp();
+                if (_ticksPerMessage > 0)
+                {
+                    // An open model: send only what the schedule makes due within the send-ahead; give the other credits back.
+                    var due = (long)Math.Floor((now + SendAhead - _scheduleStart) / _ticksPerMessage) + 1 - _scheduled;
+                    if (due < count)
+                    {
+                        Interlocked.Add(ref _credits, count - (int)Math.Max(due, 0));
+                        if (due <= 0)
+                        {
+                            await WaitUntilAsync(DueAt(_scheduled) - SendAhead).ConfigureAwait(false);
+                            continue;
+                        }
+
+                        count = (int)due;
+                    }
+                }
+
                 var first = _nextToSend;
                 for (var i = 0; i < count; i++)
                 {
                     _pattern.Write(_id, first + i, _sendBuffer.AsSpan(i * _size, _size));
                 }
 
-                var now = Stopwatch.GetTimestamp();
                 for (var i = 0; i < count; i++)
                 {
-                    _sentAt[(first + i) % _inFlight] = now;
+                    // At a constant rate a message's latency runs from when it was due (coordinated omission), or
+                    // from now when it leaves early (within the send-ahead).
+                    _sentAt[(first + i) % _inFlight] = _ticksPerMessage > 0 ? Math.Min(DueAt(_scheduled + i), now) : now;
                 }
+
+                _scheduled += count;
 
                 _nextToSend = first + count;
                 Volatile.Write(ref _sent, _nextToSend);
@@ -129,6 +229,22 @@ internal sealed class EchoLoadConnection
                 Fail("shutdown failed: " + LoopbackSocket.Describe(ex));
             }
         }
+    }
+
+    /// <summary>
+    /// How early a message may leave at a constant rate: the timer wakes up to a millisecond or two late, and a message
+    /// sent late would carry that lateness as latency; sent early, it carries none, and the rate over time is the same.
+    /// </summary>
+    private static readonly long SendAhead = Stopwatch.Frequency / 500;
+
+    private long DueAt(long message) => _scheduleStart + (long)(message * _ticksPerMessage);
+
+    /// <summary>Waits for <paramref name="timestamp"/> (timer resolution: about a millisecond), or less when the run stops.</summary>
+    private static async Task WaitUntilAsync(long timestamp)
+    {
+        var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), timestamp);
+        var millisecond = TimeSpan.FromMilliseconds(1);
+        await Task.Delay(wait < millisecond ? millisecond : wait > TimeSpan.FromMilliseconds(50) ? TimeSpan.FromMilliseconds(50) : wait, CancellationToken.None).ConfigureAwait(false);
     }
 
     private async Task ReceiveLoopAsync()
@@ -178,6 +294,7 @@ internal sealed class EchoLoadConnection
         {
             if (_receivedInMessage == 0 && _received >= Volatile.Read(ref _sent))
             {
+                _protocolError = true;
                 Mismatches++;
                 Fail("the server sent bytes that were never sent to it");
                 return -1;
