@@ -1,7 +1,7 @@
 namespace EchoKit.Internal;
 
 /// <summary>
-/// Where a stream connection's pump is; one set of names for the TCP/Unix and the TLS pump. Switched with
+/// Where a stream connection's pump is, for every transport; also the pump's steps. Switched with
 /// <see cref="Interlocked"/> where a stop can race with the pump (WaitForData and Receive to Stopped).
 /// </summary>
 internal enum ConnectionPhase
@@ -37,6 +37,12 @@ internal enum ConnectionPhase
 
     /// <summary>A stop claimed a connection that had nothing in flight and sent FIN (and close_notify); what arrives is discarded.</summary>
     Stopped,
+
+    /// <summary>
+    /// Ending the sending side behind the last echo: FIN (TLS: close_notify, then FIN), before the drain or the close;
+    /// bounded like the drain.
+    /// </summary>
+    CloseSend,
 
     /// <summary>Closing gracefully: FIN (and close_notify) sent behind the last echo; read and discard until the client closes.</summary>
     Drain,

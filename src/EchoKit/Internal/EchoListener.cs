@@ -122,7 +122,7 @@ internal sealed partial class EchoListener : IDisposable
 
     /// <summary>
     /// Admits or rejects a freshly accepted socket and starts serving it; runs on the accept loop, so it never blocks.
-    /// The same for every stream transport: only the connection type differs.
+    /// The same for every stream transport: the connection's pump picks its transport.
     /// </summary>
     private void Admit(Socket socket)
     {
@@ -132,26 +132,8 @@ internal sealed partial class EchoListener : IDisposable
         }
 
         var context = _context;
-        StreamConnection connection;
-        if (Transport == EchoTransport.Tls)
-        {
-            connection = new TlsConnection(context);
-            try
-            {
-                connection.Initialize(context.NextConnectionId(), this, socket);
-            }
-            catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
-            {
-                // The client already went away; nothing was admitted, so nothing to count.
-                socket.Dispose();
-                return;
-            }
-        }
-        else
-        {
-            connection = context.ConnectionPool.Rent();
-            connection.Initialize(context.NextConnectionId(), this, socket);
-        }
+        var connection = context.ConnectionPool.Rent();
+        connection.Initialize(context.NextConnectionId(), this, socket);
 
         if (connection.TryRefuseByFault() || connection.TryRejectUntrusted())
         {

@@ -25,7 +25,7 @@ internal sealed class ServerContext : IDisposable
         var bufferSize = options.ReceiveBufferSize;
         Buffers = new BoundedPool<byte[]>(() => GC.AllocateUninitializedArray<byte>(bufferSize, pinned: true),
             Math.Clamp(MaxRetainedBufferBytes / bufferSize, 16, 1024));
-        ConnectionPool = new BoundedPool<SocketConnection>(() => new SocketConnection(this), MaxRetainedConnections);
+        ConnectionPool = new BoundedPool<StreamConnection>(() => new StreamConnection(this), MaxRetainedConnections);
     }
 
     public EchoServer Server { get; }
@@ -46,7 +46,7 @@ internal sealed class ServerContext : IDisposable
     /// <summary>Receive buffers: pinned, so the runtime never pins per operation and the GC never moves them.</summary>
     public BoundedPool<byte[]> Buffers { get; }
 
-    public BoundedPool<SocketConnection> ConnectionPool { get; }
+    public BoundedPool<StreamConnection> ConnectionPool { get; }
 
     /// <summary>Rate-limits the PROXY protocol's rejection warning (event 49) for the whole server.</summary>
     public LogThrottle ProxyWarnings { get; } = new();

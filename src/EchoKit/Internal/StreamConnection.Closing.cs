@@ -3,7 +3,7 @@ using System.Net.Sockets;
 namespace EchoKit.Internal;
 
 /// <summary>Why and when a stream connection ends: the first-wins close reason, the time limits, and the socket-error classifier.</summary>
-internal abstract partial class StreamConnection
+internal sealed partial class StreamConnection
 {
     private const int Open = -1;
 
@@ -12,15 +12,15 @@ internal abstract partial class StreamConnection
     private volatile bool _handshakeTimedOut;
 
     /// <summary>The socket error that came with the close reason (<see cref="SocketError.Success"/> when none did).</summary>
-    protected SocketError CloseError { get; private set; }
+    private SocketError CloseError { get; set; }
 
-    protected bool IsClosing => Volatile.Read(ref _closeReason) != Open;
+    private bool IsClosing => Volatile.Read(ref _closeReason) != Open;
 
     /// <summary>The decided close reason; meaningful only when <see cref="IsClosing"/>.</summary>
-    protected ConnectionCloseReason CloseReason => (ConnectionCloseReason)Volatile.Read(ref _closeReason);
+    private ConnectionCloseReason CloseReason => (ConnectionCloseReason)Volatile.Read(ref _closeReason);
 
     /// <summary>Whether the housekeeping timer ended the TLS handshake (rather than the client).</summary>
-    protected bool HandshakeTimedOut => _handshakeTimedOut;
+    private bool HandshakeTimedOut => _handshakeTimedOut;
 
     /// <summary>
     /// Decides a close reason if none was decided yet and closes the socket, so any pending operation completes at
@@ -29,15 +29,40 @@ internal abstract partial class StreamConnection
     public void Abort(ConnectionCloseReason reason)
     {
         TryDecide(reason, SocketError.Success);
-        Socket?.Dispose();
-        OnAborted();
+        _transport.Abort();
+        WakeParkedPump();
     }
 
     /// <summary>
-    /// Closes after the in-flight echo is delivered (stop, lifetime): FIN, then drain until the client closes. Call
-    /// only under the set's lock.
+    /// Closes after the in-flight echo is delivered (stop, lifetime): FIN (TLS: close_notify and FIN), then drain until
+    /// the client closes. A connection waiting for data has nothing in flight: it gets FIN at once and is drained until
+    /// the client closes. One that is sending finishes that echo first (the pump sees the decision after it). With
+    /// <see cref="EchoServerOptions.WaitForDataBeforeAllocatingBuffer"/> off, a pending receive is woken as end of
+    /// stream instead. One still reading its PROXY header or in its TLS handshake has nothing to finish and is closed.
+    /// Call only under the set's lock.
     /// </summary>
-    public abstract void BeginGracefulClose(ConnectionCloseReason reason);
+    public void BeginGracefulClose(ConnectionCloseReason reason)
+    {
+        if (!TryDecide(reason, SocketError.Success))
+        {
+            return;
+        }
+
+        var phase = Phase;
+        if (phase is ConnectionPhase.ProxyHeader or ConnectionPhase.Handshake)
+        {
+            Abort(reason);
+        }
+        else if (phase == ConnectionPhase.WaitForData && TryMovePhase(ConnectionPhase.WaitForData, ConnectionPhase.Stopped))
+        {
+            Touch();
+            _transport.ShutdownSendWhileReceiving();
+        }
+        else if (!Context.Options.WaitForDataBeforeAllocatingBuffer && phase == ConnectionPhase.Receive)
+        {
+            _transport.WakeReceive();
+        }
+    }
 
     /// <summary>
     /// Enforces the handshake, idle and send timeouts, the lifetime limit and the drain bound; called by the server's
@@ -62,7 +87,7 @@ internal abstract partial class StreamConnection
                 Abort(ConnectionCloseReason.TlsHandshakeFailed);
             }
         }
-        else if (phase is ConnectionPhase.Drain or ConnectionPhase.Stopped)
+        else if (phase is ConnectionPhase.Drain or ConnectionPhase.Stopped or ConnectionPhase.CloseSend)
         {
             // A graceful close waits for the client's FIN no longer than the shutdown timeout.
             if (quietFor > limits.DrainMs)
@@ -85,7 +110,7 @@ internal abstract partial class StreamConnection
     }
 
     /// <summary>Decides <paramref name="reason"/> unless a reason was decided first; returns whether this one won.</summary>
-    protected bool TryDecide(ConnectionCloseReason reason, SocketError error)
+    private bool TryDecide(ConnectionCloseReason reason, SocketError error)
     {
         if (Interlocked.CompareExchange(ref _closeReason, (int)reason, Open) != Open)
         {
@@ -97,7 +122,7 @@ internal abstract partial class StreamConnection
     }
 
     /// <summary>Decides the reason a failed operation's socket error means; an unexpected error is logged once.</summary>
-    protected void DecideFromError(SocketError error)
+    private void DecideFromError(SocketError error)
     {
         var reason = ReasonFor(error);
         if (TryDecide(reason, error) && reason == ConnectionCloseReason.Error)
@@ -110,7 +135,7 @@ internal abstract partial class StreamConnection
     /// Contains an unexpected exception to this connection: logs it and closes the connection, unless the exception
     /// came from the close sequence itself (running it again could release this object twice).
     /// </summary>
-    protected void Fail(Exception exception)
+    private void Fail(Exception exception)
     {
         EchoServerLog.ConnectionException(Context.Logger, Id, exception);
         TryDecide(ConnectionCloseReason.Error, SocketError.Success);
@@ -121,7 +146,7 @@ internal abstract partial class StreamConnection
 
         try
         {
-            DisposeTransport();
+            _transport.Close();
             Close();
         }
         catch (Exception ex)
@@ -135,7 +160,7 @@ internal abstract partial class StreamConnection
     /// is normal; <see cref="SocketError.OperationAborted"/> is an operation ended by our own close, which an abort
     /// decides first, so reaching here with it means the peer's side ended it.
     /// </summary>
-    protected static ConnectionCloseReason ReasonFor(SocketError error) => error switch
+    private static ConnectionCloseReason ReasonFor(SocketError error) => error switch
     {
         SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown or SocketError.OperationAborted
             or SocketError.NetworkReset or SocketError.NotConnected or SocketError.TimedOut

@@ -2,8 +2,8 @@ using System.Net.Sockets;
 
 namespace EchoKit.Internal;
 
-/// <summary>The fault rules of a stream connection (see docs/FAULTS.md): decided once at accept, in <see cref="Begin"/>.</summary>
-internal abstract partial class StreamConnection
+/// <summary>The fault rules of a stream connection (see docs/FAULTS.md): decided once at accept, in <see cref="Initialize"/> (or once the PROXY header named the client).</summary>
+internal sealed partial class StreamConnection
 {
     /// <summary>Set when the server's rules changed; the pump takes the change up at its next echo.</summary>
     private int _faultsChanged;
@@ -15,10 +15,10 @@ internal abstract partial class StreamConnection
     /// The faults decided for this connection at accept (or taken up since), or <see langword="null"/> for the usual
     /// connection without any, so a pump pays one null test per receive.
     /// </summary>
-    protected ConnectionFaults? Faults { get; private set; }
+    private ConnectionFaults? Faults { get; set; }
 
     /// <summary>Whether the server's rules changed since this connection's faults were decided: the pump calls <see cref="TakeUpFaultChange"/>.</summary>
-    protected bool FaultsChanged => Volatile.Read(ref _faultsChanged) != 0;
+    private bool FaultsChanged => Volatile.Read(ref _faultsChanged) != 0;
 
     /// <summary>The server's rules changed: called for each live connection, under the set's lock, so it only raises a flag.</summary>
     public void OfferFaultChange() => Volatile.Write(ref _faultsChanged, 1);
@@ -38,15 +38,10 @@ internal abstract partial class StreamConnection
         if (TryDecide(ConnectionCloseReason.FaultInjected, SocketError.Success))
         {
             Faults!.ResetOnClose = true;
-            SetAbortiveClose();
+            _transport.SetAbortiveClose();
         }
 
         Abort(ConnectionCloseReason.FaultInjected);
-    }
-
-    /// <summary>Called by the fault timer when a pump parked by a fault is due to go on.</summary>
-    public virtual void ResumeAfterFault()
-    {
     }
 
     /// <summary>
@@ -63,7 +58,7 @@ internal abstract partial class StreamConnection
 
         if (mode == EchoFaultClose.Reset)
         {
-            SetAbortiveClose();
+            _transport.SetAbortiveClose();
         }
 
         Context.Metrics.FaultsApplied(Listener, Faults.Rules);
@@ -76,7 +71,7 @@ internal abstract partial class StreamConnection
     /// Once a connection is in the set: a change of the rules made between its decision and its entry was not offered to
     /// it (the set did not hold it yet), so it is taken up at the first echo.
     /// </summary>
-    protected void CatchUpFaultChange()
+    private void CatchUpFaultChange()
     {
         if (Context.Faults.Current.Version != _faultsVersion)
         {
@@ -88,7 +83,7 @@ internal abstract partial class StreamConnection
     /// Between two echoes, on the pump: the per-echo rules of the server's new rule set replace this connection's, by
     /// the same draws as at accept (the seed and the id). Faults from the selector stay as they are.
     /// </summary>
-    protected void TakeUpFaultChange()
+    private void TakeUpFaultChange()
     {
         Volatile.Write(ref _faultsChanged, 0);
         if (Faults?.FromSelector == true)
@@ -109,27 +104,6 @@ internal abstract partial class StreamConnection
             Faults = fresh;
             Context.Metrics.FaultsApplied(Listener, fresh.Rules);
             fresh.Attach(this);
-        }
-    }
-
-    /// <summary>Called after <see cref="Abort"/> closed the socket: a pump parked by a fault must wake to see it.</summary>
-    protected virtual void OnAborted()
-    {
-    }
-
-    /// <summary>Linger 0, so closing the socket sends RST instead of FIN (on a Unix socket it closes as usual).</summary>
-    protected void SetAbortiveClose()
-    {
-        try
-        {
-            if (Socket is { } socket)
-            {
-                socket.LingerState = new LingerOption(true, 0);
-            }
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            // Already closed; the peer sees whatever close came first.
         }
     }
 

@@ -10,10 +10,13 @@ namespace EchoKit.Internal;
 /// limit takes the real client's slot, faults are decided (so the selector sees the client), and then the connection
 /// is accepted as any other. One that fails leaves by <see cref="RejectPending"/>: counted as rejected, never echoed.
 /// </summary>
-internal abstract partial class StreamConnection
+internal sealed partial class StreamConnection
 {
     private ConnectionRejectionReason _proxyRejection;
     private string? _proxyRejectionDetail;
+
+    /// <summary>The bytes of the connection's start received so far, at the start of the buffer.</summary>
+    private int _headerReceived;
 
     /// <summary>Admitted but its PROXY header is not complete yet; the set counts it as accepted only once it is.</summary>
     public bool AwaitsProxyHeader { get; private set; }
@@ -37,7 +40,7 @@ internal abstract partial class StreamConnection
     }
 
     /// <summary>Begin's part: whether this connection must start with a header (then its faults wait for it).</summary>
-    private void BeginProxy(EchoListener listener)
+    private void BeginProxy()
     {
         AwaitsProxyHeader = Context.Options.ProxyProtocol.Enabled;
         _proxyRejection = ConnectionRejectionReason.ProxyHeaderInvalid;
@@ -51,7 +54,7 @@ internal abstract partial class StreamConnection
     /// <see cref="ProxyParseStatus.Incomplete"/> to receive more, or <see cref="ProxyParseStatus.Invalid"/> when it
     /// must be rejected: then the pump closes, and the close becomes <see cref="RejectPending"/>.
     /// </summary>
-    protected ProxyParseStatus ReadProxyHeader(ReadOnlySpan<byte> received, out int consumed)
+    private ProxyParseStatus ReadProxyHeader(ReadOnlySpan<byte> received, out int consumed)
     {
         var options = Context.Options.ProxyProtocol;
         var status = ProxyHeaderParser.TryParse(received, options.MaxHeaderLength, out var header, out consumed, out var error);
@@ -84,7 +87,7 @@ internal abstract partial class StreamConnection
         {
             if (refuse == EchoFaultClose.Reset)
             {
-                SetAbortiveClose();
+                _transport.SetAbortiveClose();
             }
 
             Context.Metrics.FaultsApplied(Listener, Faults.Rules);
@@ -102,6 +105,58 @@ internal abstract partial class StreamConnection
         RemoteAddress = remoteAddress;
         AwaitsProxyHeader = false;
         return ProxyParseStatus.Complete;
+    }
+
+    /// <summary>
+    /// More of the connection's start arrived while its PROXY header is awaited: read on, reject, or, once accepted,
+    /// report it and go on with whatever came after the header: a TLS connection's handshake starts with it; other
+    /// bytes are echoed as if they had just been received.
+    /// </summary>
+    private ConnectionPhase OnProxyHeaderBytes(int transferred)
+    {
+        Touch();
+        _headerReceived += transferred;
+        var buffer = Buffer!;
+        switch (ReadProxyHeader(buffer.AsSpan(0, _headerReceived), out var consumed))
+        {
+            case ProxyParseStatus.Incomplete:
+                return ConnectionPhase.ProxyHeader;
+            case ProxyParseStatus.Invalid:
+                return ConnectionPhase.Close;
+        }
+
+        var rest = _headerReceived - consumed;
+        if (IsTls)
+        {
+            // Once per connection: the client's first TLS bytes, for the handshake; faults and greeting wait for it.
+            _handshakePrefix = rest > 0 ? buffer.AsSpan(consumed, rest).ToArray() : null;
+            ReleaseBuffer();
+            ReportAccepted();
+            return ConnectionPhase.Handshake;
+        }
+
+        StartServing();
+        ReportAccepted();
+        if (rest == 0)
+        {
+            if (Context.Options.WaitForDataBeforeAllocatingBuffer)
+            {
+                ReleaseBuffer();
+            }
+
+            return FirstStepOrGreeting;
+        }
+
+        // Once per connection: the client's first bytes move to where a receive would have put them.
+        buffer.AsSpan(consumed, rest).CopyTo(buffer);
+        if (PendingGreeting is not null)
+        {
+            // Echoed once the greeting is out (see OnGreetingSent).
+            _afterGreeting = rest;
+            return ConnectionPhase.Greet;
+        }
+
+        return OnReceived(rest);
     }
 
     /// <summary>The housekeeping timer found the header still incomplete after <see cref="ProxyProtocolOptions.HeaderTimeout"/>.</summary>
@@ -135,7 +190,7 @@ internal abstract partial class StreamConnection
             _proxyRejectionDetail = "the client closed or reset the connection before its header was complete";
         }
 
-        DisposeTransport();
+        _transport.Close();
         ReleaseBuffer();
         var context = Context;
         context.Connections.Remove(this, CloseReason, rejected: true);

@@ -6,14 +6,16 @@ using Microsoft.Extensions.Logging;
 namespace EchoKit.Internal;
 
 /// <summary>
-/// The life of one stream connection (TCP, Unix socket or TLS) from admission to release: identity, endpoints,
-/// counters, the phase, the first-wins close reason (<c>StreamConnection.Closing.cs</c>), rejection and the one
-/// close sequence. A subclass keeps only its pump (<see cref="SocketConnection"/>, <see cref="TlsConnection"/>).
-/// Exactly one operation of the pump runs at a time, so the pump alone closes the connection and releases it; other
-/// threads, under the <see cref="ConnectionSet"/>'s lock, only decide a close reason and poke the socket
-/// (<see cref="Abort"/>, <see cref="BeginGracefulClose"/>, <see cref="EnforceLimits"/>).
+/// One stream connection (TCP, Unix socket or TLS) from admission to release: identity, endpoints, counters, the
+/// phase, the first-wins close reason (<c>.Closing.cs</c>), rejection and the one close sequence; the one pump
+/// (<c>.Pump.cs</c>) over a <see cref="StreamTransport"/>: its pooled <see cref="SocketTransport"/>, or for TLS a
+/// <see cref="TlsTransport"/> over it (<c>.Tls.cs</c>); and the features above the pump (<c>.Proxy.cs</c>,
+/// <c>.Greeting.cs</c>, <c>.Faults.cs</c>). Pooled and reused for later connections. Exactly one operation of the pump
+/// runs at a time, so the pump alone closes the connection and releases it; other threads, under the
+/// <see cref="ConnectionSet"/>'s lock, only decide a close reason and poke the transport (<see cref="Abort"/>,
+/// <see cref="BeginGracefulClose"/>, <see cref="EnforceLimits"/>).
 /// </summary>
-internal abstract partial class StreamConnection
+internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadPoolWorkItem, IDisposable
 {
     /// <summary>Written only by the pump; read under the set's lock for statistics (atomic on 64-bit).</summary>
     public long BytesReceived;
@@ -27,12 +29,18 @@ internal abstract partial class StreamConnection
     public StreamConnection? Previous;
     public StreamConnection? Next;
 
+    private readonly SocketTransport _socketTransport;
+    private StreamTransport _transport;
     private int _phase;
     private long _startTimestamp;
     private long _startTick;
     private byte[]? _buffer;
 
-    protected StreamConnection(ServerContext context) => Context = context;
+    public StreamConnection(ServerContext context)
+    {
+        Context = context;
+        _transport = _socketTransport = new SocketTransport(this);
+    }
 
     public long Id { get; private set; }
 
@@ -41,36 +49,37 @@ internal abstract partial class StreamConnection
     /// <summary>The client's IP address, known only when <see cref="EchoServerOptions.MaxConnectionsPerAddress"/> needs it.</summary>
     public IPAddress? RemoteAddress { get; private set; }
 
-    protected ServerContext Context { get; }
-
-    protected Socket? Socket { get; private set; }
+    private ServerContext Context { get; }
 
     /// <summary>Fetched at accept only when an event handler, the debug log, a per-address limit or a greeting will use them.</summary>
-    protected EndPoint? LocalEndPoint { get; private set; }
+    private EndPoint? LocalEndPoint { get; set; }
 
-    protected EndPoint? RemoteEndPoint { get; private set; }
+    private EndPoint? RemoteEndPoint { get; set; }
 
     /// <summary>The buffer the pump holds while data is in flight; see <see cref="RentBuffer"/>.</summary>
-    protected byte[]? Buffer => _buffer;
+    private byte[]? Buffer => _buffer;
 
-    protected ConnectionPhase Phase => (ConnectionPhase)Volatile.Read(ref _phase);
+    private ConnectionPhase Phase => (ConnectionPhase)Volatile.Read(ref _phase);
 
-    /// <summary>Binds this (new or pooled) object to a freshly accepted socket; see <see cref="Begin"/>.</summary>
-    public abstract void Initialize(long id, EchoListener listener, Socket socket);
-
-    /// <summary>Starts serving an admitted connection; called on the accept loop, so it must not block.</summary>
-    public abstract void Start();
-
-    /// <summary>The common part of <see cref="Initialize"/>: identity, counters, clocks, endpoints, and the pump's first phase.</summary>
-    protected void Begin(long id, EchoListener listener, Socket socket, ConnectionPhase phase)
+    /// <summary>
+    /// Binds this (new or pooled) object to a freshly accepted socket: identity, counters, clocks, endpoints, and the
+    /// pump's first phase. That is Receive, not WaitForData: a stop before the pump starts then leaves the first wait
+    /// to see the decided close (see <see cref="Run"/>), and with <see cref="EchoServerOptions.WaitForDataBeforeAllocatingBuffer"/>
+    /// off it wakes the first receive.
+    /// </summary>
+    public void Initialize(long id, EchoListener listener, Socket socket)
     {
         Id = id;
         Listener = listener;
-        Socket = socket;
-        _phase = (int)phase;
+        _transport = _socketTransport;
+        _socketTransport.Bind(socket, nonBlocking: listener.TlsAuthentication is null);
+        _phase = (int)ConnectionPhase.Receive;
+        _resume = ConnectionPhase.Start;
+        _receiveBeforeWaiting = Context.Options.WaitForDataBeforeAllocatingBuffer;
+        _headerReceived = 0;
         ResetClosing();
         GreetingDone();
-        BeginProxy(listener);
+        BeginProxy();
         BytesReceived = BytesSent = 0;
         _startTimestamp = Stopwatch.GetTimestamp();
         LastActivity = _startTick = Environment.TickCount64;
@@ -100,32 +109,32 @@ internal abstract partial class StreamConnection
         var listener = Listener;
         var local = LocalEndPoint;
         var remote = RemoteEndPoint;
-        DisposeTransport();
+        _transport.Close();
         ClearAndRelease();
         context.Metrics.ConnectionRejected(listener);
         EchoServerLog.ConnectionRejected(context.Logger, remote, local, reason);
         context.Server.RaiseConnectionRejected(local, remote, reason);
     }
 
-    protected void SetPhase(ConnectionPhase phase) => Volatile.Write(ref _phase, (int)phase);
+    private void SetPhase(ConnectionPhase phase) => Volatile.Write(ref _phase, (int)phase);
 
     /// <summary>
     /// Enters a phase a stop may claim, then checks for a close decided meanwhile: the full fence makes sure a stop
     /// that looked at the phase before this write has decided its reason by the time of the check. Returns whether to go on.
     /// </summary>
-    protected bool TryEnter(ConnectionPhase phase)
+    private bool TryEnter(ConnectionPhase phase)
     {
         Interlocked.Exchange(ref _phase, (int)phase);
         return !IsClosing;
     }
 
     /// <summary>Moves from one phase to another unless something (a stop) moved it first.</summary>
-    protected bool TryMovePhase(ConnectionPhase from, ConnectionPhase to) =>
+    private bool TryMovePhase(ConnectionPhase from, ConnectionPhase to) =>
         Interlocked.CompareExchange(ref _phase, (int)to, (int)from) == (int)from;
 
-    protected byte[] RentBuffer() => _buffer ??= Context.Buffers.Rent();
+    private byte[] RentBuffer() => _buffer ??= Context.Buffers.Rent();
 
-    protected void ReleaseBuffer()
+    private void ReleaseBuffer()
     {
         if (_buffer is { } buffer)
         {
@@ -135,38 +144,43 @@ internal abstract partial class StreamConnection
     }
 
     /// <summary>
-    /// Closes the transport at the end of the connection. A client that closed has had every byte echoed and its FIN
-    /// read, so closing the socket sends our FIN behind the data still in the kernel's send buffer (no shutdown call
-    /// needed: one system call less per connection); a stop sends FIN first, in case its drain was cut short.
+    /// Closes the transport at the end of the connection: RST when a fault resets it. A client that closed has had every
+    /// byte echoed and its FIN read, so the close sends our FIN behind the data still in the kernel's send buffer (no
+    /// shutdown call needed: one system call less per connection); a stop sends FIN first, in case its drain was cut short.
     /// </summary>
-    protected virtual void CloseTransport(ConnectionCloseReason reason)
+    private void CloseTransport(ConnectionCloseReason reason)
     {
-        if (reason is ConnectionCloseReason.ServerStopping)
+        if (Faults is { } faults && faults.End())
         {
-            try
-            {
-                Socket!.Shutdown(SocketShutdown.Send);
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-            {
-                // The peer or an abort got there first.
-            }
+            _transport.SetAbortiveClose();
         }
 
-        DisposeTransport();
+        if (reason is ConnectionCloseReason.ServerStopping)
+        {
+            _socketTransport.ShutdownSendWhileReceiving();
+        }
+
+        _transport.Close();
     }
 
-    /// <summary>Closes the socket (and anything layered on it) at once; safe to call more than once.</summary>
-    protected virtual void DisposeTransport() => Socket?.Dispose();
+    /// <summary>Gives this object back once the connection is over: to its pool, or to the GC when the pool is full.</summary>
+    private void Release()
+    {
+        _socketTransport.Unbind();
+        _tls = null;
+        if (!Context.ConnectionPool.Return(this))
+        {
+            Dispose();
+        }
+    }
 
-    /// <summary>Gives this object back once the connection is over: a pooled one returns to its pool.</summary>
-    protected abstract void Release();
+    public void Dispose() => _socketTransport.Dispose();
 
     /// <summary>
     /// The one close sequence, run once by the pump after its last operation: close the transport, release the buffer,
     /// leave the set, record the metrics, log, release this object, then raise <see cref="EchoServer.ConnectionClosed"/>.
     /// </summary>
-    protected void Close()
+    private void Close()
     {
         if (AwaitsProxyHeader)
         {
@@ -200,18 +214,17 @@ internal abstract partial class StreamConnection
     }
 
     /// <summary>Logs and raises the accepted event; the first thing a started pump does.</summary>
-    protected void ReportAccepted()
+    private void ReportAccepted()
     {
         EchoServerLog.ConnectionAccepted(Context.Logger, Id, RemoteEndPoint, LocalEndPoint);
         Context.Server.RaiseConnectionAccepted(Id, LocalEndPoint, RemoteEndPoint, Faults?.Rules);
     }
 
     /// <summary>Marks activity (a completed receive or send, or the start of a drain) for the time limits.</summary>
-    protected void Touch() => Volatile.Write(ref LastActivity, Environment.TickCount64);
+    private void Touch() => Volatile.Write(ref LastActivity, Environment.TickCount64);
 
     private void ClearAndRelease()
     {
-        Socket = null;
         LocalEndPoint = RemoteEndPoint = null;
         Listener = null!;
         Release();

@@ -3,8 +3,12 @@ using System.Runtime.CompilerServices;
 
 namespace EchoKit.Internal;
 
-/// <summary>The echo pump: wait for data, receive into a pooled buffer, send the same bytes back, repeat.</summary>
-internal sealed partial class SocketConnection
+/// <summary>
+/// The one pump of every stream transport: wait for data, receive into a pooled buffer, send the same bytes back,
+/// repeat; the transport below (<see cref="StreamTransport"/>) and the features above (PROXY header, TLS handshake,
+/// greeting, faults) are steps it takes, never copies of it.
+/// </summary>
+internal sealed partial class StreamConnection
 {
     private ConnectionPhase _resume;
     private bool _receiveBeforeWaiting;
@@ -12,21 +16,29 @@ internal sealed partial class SocketConnection
     private int _sendCount;
     private int _lastReceive;
 
-    /// <summary>PROXY protocol: the bytes of the connection's start received so far, at the start of the buffer.</summary>
-    private int _headerReceived;
+    /// <summary>What follows a completed <see cref="ConnectionPhase.CloseSend"/>: the drain, or the close.</summary>
+    private ConnectionPhase _afterCloseSend;
 
     private ConnectionPhase FirstStep => Context.Options.WaitForDataBeforeAllocatingBuffer ? ConnectionPhase.WaitForData : ConnectionPhase.Receive;
 
     /// <summary>
-    /// Starts the pump. When nobody listens for the accepted event or log, the first receive is issued right here on
-    /// the accept loop (usually it just goes pending): a thread-pool hop per connection costs more than it buys. The
-    /// event, when wanted, runs on the thread pool as documented.
+    /// Starts the pump. When nobody listens for the accepted event or log, a TCP or Unix connection's first receive is
+    /// issued right here on the accept loop (usually it just goes pending): a thread-pool hop per connection costs more
+    /// than it buys. The event, when wanted, and everything of a TLS connection (a handshake is too much work for the
+    /// accept loop) run on the thread pool.
     /// </summary>
-    public override void Start()
+    public void Start()
     {
+        if (IsTls)
+        {
+            // Accepted (event, faults) only once the PROXY header, if any, is read: see OnProxyHeaderBytes.
+            _resume = AwaitsProxyHeader ? ConnectionPhase.ProxyHeader : ConnectionPhase.Start;
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            return;
+        }
+
         if (AwaitsProxyHeader)
         {
-            // Accepted (event, faults) only once the header is read: see ReadProxyHeader.
             RunOnAcceptLoop(ConnectionPhase.ProxyHeader);
             return;
         }
@@ -42,7 +54,23 @@ internal sealed partial class SocketConnection
         }
     }
 
-    /// <summary>Where an accepted connection's faults (and greeting) start: at accept, or once its PROXY header named the client.</summary>
+    /// <summary>An operation of the transport completed; an exception escaping it would take the process down, so it is contained to this connection.</summary>
+    public void OnTransportCompleted()
+    {
+        try
+        {
+            Run(Complete());
+        }
+        catch (Exception ex)
+        {
+            Fail(ex);
+        }
+    }
+
+    /// <summary>
+    /// Where an accepted connection's faults (and greeting) start: once the transport is ready for data, that is at
+    /// accept, after the PROXY header, or after the TLS handshake (so no fault cuts a handshake short).
+    /// </summary>
     private void StartServing()
     {
         _greetingSent = 0;
@@ -55,54 +83,6 @@ internal sealed partial class SocketConnection
         }
     }
 
-    /// <summary>
-    /// Server stop. A connection waiting for data has nothing in flight: it gets FIN at once and is drained until the
-    /// client closes. One that is sending finishes that echo first (see <see cref="Complete"/>). With
-    /// <see cref="EchoServerOptions.WaitForDataBeforeAllocatingBuffer"/> off, a pending receive is woken by shutting
-    /// down the receive side instead.
-    /// </summary>
-    public override void BeginGracefulClose(ConnectionCloseReason reason)
-    {
-        if (!TryDecide(reason, SocketError.Success))
-        {
-            return;
-        }
-
-        try
-        {
-            if (Phase == ConnectionPhase.ProxyHeader)
-            {
-                // Nothing was echoed and nothing will be: a stop does not wait for a header.
-                Abort(reason);
-            }
-            else if (Phase == ConnectionPhase.WaitForData && TryMovePhase(ConnectionPhase.WaitForData, ConnectionPhase.Stopped))
-            {
-                Socket?.Shutdown(SocketShutdown.Send);
-            }
-            else if (!Context.Options.WaitForDataBeforeAllocatingBuffer && Phase == ConnectionPhase.Receive)
-            {
-                Socket?.Shutdown(SocketShutdown.Receive);
-            }
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            // Already closing on its own; the pump finishes it.
-        }
-    }
-
-    private void OnIoCompleted()
-    {
-        // An exception escaping an I/O completion would take the process down; contain it to this connection.
-        try
-        {
-            Run(Complete());
-        }
-        catch (Exception ex)
-        {
-            Fail(ex);
-        }
-    }
-
     /// <summary>Runs on the thread pool: the first step of an admitted connection, or the pump resuming after a yield.</summary>
     void IThreadPoolWorkItem.Execute()
     {
@@ -112,7 +92,7 @@ internal sealed partial class SocketConnection
             if (step == ConnectionPhase.Start)
             {
                 ReportAccepted();
-                step = FirstStepOrGreeting;
+                step = IsTls ? ConnectionPhase.Handshake : FirstStepOrGreeting;
             }
 
             Run(step);
@@ -143,7 +123,6 @@ internal sealed partial class SocketConnection
     /// </summary>
     private void Run(ConnectionPhase step)
     {
-        var socket = Socket!;
         var synchronousCompletions = 0;
         while (true)
         {
@@ -155,14 +134,13 @@ internal sealed partial class SocketConnection
                 switch (step)
                 {
                     case ConnectionPhase.WaitForData:
-                        if (_receiveBeforeWaiting && !IsClosing && TryReceiveNow(socket, out next))
+                        if (_receiveBeforeWaiting && !IsClosing && TryReceiveNow(out next))
                         {
                             receivedNow = true;
                             pending = false;
                             break;
                         }
 
-                        _args.SetBuffer(null, 0, 0);
                         if (!TryEnter(ConnectionPhase.WaitForData))
                         {
                             // A stop (or abort) that looked before the write above did not see this wait.
@@ -170,45 +148,47 @@ internal sealed partial class SocketConnection
                             continue;
                         }
 
-                        pending = socket.ReceiveAsync(_args);
+                        pending = _transport.Receive(null, 0, 0);
                         break;
                     case ConnectionPhase.Receive:
                     case ConnectionPhase.Drain:
                         var buffer = RentBuffer();
-                        _args.SetBuffer(buffer, 0, buffer.Length);
                         SetPhase(step);
-                        pending = socket.ReceiveAsync(_args);
+                        pending = _transport.Receive(buffer, 0, buffer.Length);
                         break;
                     case ConnectionPhase.ProxyHeader:
                         var start = RentBuffer();
-                        _args.SetBuffer(start, _headerReceived, start.Length - _headerReceived);
                         SetPhase(ConnectionPhase.ProxyHeader);
-                        pending = socket.ReceiveAsync(_args);
+                        pending = _transport.Receive(start, _headerReceived, start.Length - _headerReceived);
+                        break;
+                    case ConnectionPhase.Handshake:
+                        pending = StartHandshake();
                         break;
                     case ConnectionPhase.Send:
-                        _args.SetBuffer(Buffer, _sendOffset, _sendCount);
                         SetPhase(ConnectionPhase.Send);
-                        pending = socket.SendAsync(_args);
+                        pending = _transport.Send(Buffer!, _sendOffset, _sendCount);
                         break;
                     case ConnectionPhase.Greet:
                         var greeting = PendingGreeting!;
-                        _args.SetBuffer(greeting, _greetingSent, greeting.Length - _greetingSent);
                         SetPhase(ConnectionPhase.Greet);
-                        pending = socket.SendAsync(_args);
+                        pending = _transport.Send(greeting, _greetingSent, greeting.Length - _greetingSent);
                         break;
                     case ConnectionPhase.FaultDelay:
                         if (ParkForFault())
                         {
-                            // The fault timer (or an abort) resumes the pump; nothing is pending on the socket.
+                            // The fault clock (or an abort) resumes the pump; nothing is pending on the transport.
                             return;
                         }
 
                         step = _afterPark;
                         continue;
                     case ConnectionPhase.FaultSend:
-                        _args.SetBuffer(Buffer, _sendOffset, Faults!.PieceLeft);
                         SetPhase(ConnectionPhase.FaultSend);
-                        pending = socket.SendAsync(_args);
+                        pending = _transport.Send(Buffer!, _sendOffset, Faults!.PieceLeft);
+                        break;
+                    case ConnectionPhase.CloseSend:
+                        SetPhase(ConnectionPhase.CloseSend);
+                        pending = _transport.ShutdownSend(closingNext: _afterCloseSend == ConnectionPhase.Close);
                         break;
                     default:
                         CloseOffTheClock();
@@ -246,7 +226,8 @@ internal sealed partial class SocketConnection
             completed = ConnectionPhase.Stopped;
         }
 
-        return Advance(completed, _args.SocketError, _args.BytesTransferred);
+        var error = _transport.GetResult(out var transferred);
+        return Advance(completed, error, transferred);
     }
 
     /// <summary>
@@ -256,12 +237,11 @@ internal sealed partial class SocketConnection
     /// nothing, the connection waits with zero-byte receives from then on, so a request/response client pays one
     /// extra call in its life and an idle connection still holds no buffer. Returns whether it found something.
     /// </summary>
-    private bool TryReceiveNow(Socket socket, out ConnectionPhase next)
+    private bool TryReceiveNow(out ConnectionPhase next)
     {
         var buffer = RentBuffer();
         SetPhase(ConnectionPhase.Receive);
-        var received = socket.Receive(buffer, SocketFlags.None, out var error);
-        if (error == SocketError.WouldBlock)
+        if (!_transport.TryReceiveNow(buffer, out var error, out var received))
         {
             _receiveBeforeWaiting = false;
             ReleaseBuffer();
@@ -280,6 +260,11 @@ internal sealed partial class SocketConnection
         {
             // A stop claimed this idle connection and sent FIN; whatever the client still sends is discarded.
             return error == SocketError.Success ? ConnectionPhase.Drain : ConnectionPhase.Close;
+        }
+
+        if (completed == ConnectionPhase.Handshake)
+        {
+            return OnHandshakeDone(error);
         }
 
         if (error != SocketError.Success)
@@ -305,37 +290,10 @@ internal sealed partial class SocketConnection
                     // End of stream: the client shut down its sending side (or a stop woke the receive);
                     // every byte received has already been echoed.
                     TryDecide(ConnectionCloseReason.ClientClosed, SocketError.Success);
-                    return Faults is { SlowCloseDelay: > 0 } slowClose ? HoldClose(slowClose) : ConnectionPhase.Close;
+                    return Faults is { SlowCloseDelay: > 0 } slowClose ? HoldClose(slowClose) : EndStream();
                 }
 
-                BytesReceived += transferred;
-                Touch();
-                _lastReceive = transferred;
-                _sendOffset = 0;
-                _sendCount = transferred;
-                if (Context.Options.MaxBytesPerConnection is { } maxBytes && BytesReceived > maxBytes)
-                {
-                    // Echo up to the limit, then close gracefully; the rest is not echoed.
-                    _sendCount -= (int)Math.Min(transferred, BytesReceived - maxBytes);
-                    TryDecide(ConnectionCloseReason.ByteLimitExceeded, SocketError.Success);
-                    if (_sendCount == 0)
-                    {
-                        return BeginDrain();
-                    }
-                }
-
-                // The tests a connection without faults pays per receive.
-                if (FaultsChanged)
-                {
-                    TakeUpFaultChange();
-                }
-
-                if (Faults is { } faults)
-                {
-                    return OnFaultedReceive(faults);
-                }
-
-                return ConnectionPhase.Send;
+                return OnReceived(transferred);
 
             case ConnectionPhase.ProxyHeader:
                 // A client that closes before its header is complete is rejected (the close becomes a rejection).
@@ -344,6 +302,9 @@ internal sealed partial class SocketConnection
             case ConnectionPhase.Drain:
                 // Discarded: the server is stopping and echoes nothing more; end when the client closes.
                 return transferred == 0 ? ConnectionPhase.Close : ConnectionPhase.Drain;
+
+            case ConnectionPhase.CloseSend:
+                return _afterCloseSend;
 
             case ConnectionPhase.FaultSend:
                 return OnFaultSent(transferred);
@@ -363,6 +324,39 @@ internal sealed partial class SocketConnection
 
                 return NextAfterEcho();
         }
+    }
+
+    /// <summary><paramref name="received"/> bytes are at the start of the buffer: the byte limit, then the faults (one test without), then the echo.</summary>
+    private ConnectionPhase OnReceived(int received)
+    {
+        BytesReceived += received;
+        Touch();
+        _lastReceive = received;
+        _sendOffset = 0;
+        _sendCount = received;
+        if (Context.Options.MaxBytesPerConnection is { } maxBytes && BytesReceived > maxBytes)
+        {
+            // Echo up to the limit, then close gracefully; the rest is not echoed.
+            _sendCount -= (int)Math.Min(received, BytesReceived - maxBytes);
+            TryDecide(ConnectionCloseReason.ByteLimitExceeded, SocketError.Success);
+            if (_sendCount == 0)
+            {
+                return BeginDrain();
+            }
+        }
+
+        // The tests a connection without faults pays per receive.
+        if (FaultsChanged)
+        {
+            TakeUpFaultChange();
+        }
+
+        if (Faults is { } faults)
+        {
+            return OnFaultedReceive(faults);
+        }
+
+        return ConnectionPhase.Send;
     }
 
     /// <summary>The step after an echo was fully written (or discarded): drain if closing, else wait for or receive more.</summary>
@@ -386,13 +380,13 @@ internal sealed partial class SocketConnection
     }
 
     /// <summary>
-    /// Closing gracefully after an echo (stop, lifetime, byte limit): send FIN behind the echoed data, then read until
-    /// the client closes, because closing with unread data would reset the connection and destroy echo data the client
-    /// has not read yet. <see cref="EchoServerOptions.ShutdownTimeout"/> bounds the wait.
+    /// Closing gracefully after an echo (stop, lifetime, byte limit, a fault's limit or close): FIN (TLS: close_notify and
+    /// FIN) behind the echoed data, then read until the client closes, because closing with unread data would reset the
+    /// connection and destroy echo data the client has not read yet. <see cref="EchoServerOptions.ShutdownTimeout"/>
+    /// bounds the wait. A fault that resets (limit:then=reset) closes at once instead: RST.
     /// </summary>
     private ConnectionPhase BeginDrain()
     {
-        // A fault's close drains as the limits do, unless it must reset (limit:then=reset).
         if (CloseReason is not (ConnectionCloseReason.ServerStopping or ConnectionCloseReason.LifetimeExceeded
             or ConnectionCloseReason.ByteLimitExceeded or ConnectionCloseReason.FaultInjected) || Faults is { ResetOnClose: true })
         {
@@ -400,57 +394,14 @@ internal sealed partial class SocketConnection
         }
 
         Touch();
-        try
-        {
-            Socket!.Shutdown(SocketShutdown.Send);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            return ConnectionPhase.Close;
-        }
-
-        return ConnectionPhase.Drain;
+        _afterCloseSend = ConnectionPhase.Drain;
+        return ConnectionPhase.CloseSend;
     }
 
-    /// <summary>
-    /// More of the connection's start arrived while its PROXY header is awaited: read on, reject, or, once accepted,
-    /// report it and echo whatever came after the header as if it had just been received.
-    /// </summary>
-    private ConnectionPhase OnProxyHeaderBytes(int transferred)
+    /// <summary>The client closed and every byte was echoed: our side ends too (TLS: close_notify first; a socket's FIN comes with its close).</summary>
+    private ConnectionPhase EndStream()
     {
-        Touch();
-        _headerReceived += transferred;
-        var buffer = Buffer!;
-        switch (ReadProxyHeader(buffer.AsSpan(0, _headerReceived), out var consumed))
-        {
-            case ProxyParseStatus.Incomplete:
-                return ConnectionPhase.ProxyHeader;
-            case ProxyParseStatus.Invalid:
-                return ConnectionPhase.Close;
-        }
-
-        StartServing();
-        ReportAccepted();
-        var rest = _headerReceived - consumed;
-        if (rest == 0)
-        {
-            if (Context.Options.WaitForDataBeforeAllocatingBuffer)
-            {
-                ReleaseBuffer();
-            }
-
-            return FirstStepOrGreeting;
-        }
-
-        // Once per connection: the client's first bytes move to where a receive would have put them.
-        buffer.AsSpan(consumed, rest).CopyTo(buffer);
-        if (PendingGreeting is not null)
-        {
-            // Echoed once the greeting is out (see OnGreetingSent).
-            _afterGreeting = rest;
-            return ConnectionPhase.Greet;
-        }
-
-        return Advance(ConnectionPhase.Receive, SocketError.Success, rest);
+        _afterCloseSend = ConnectionPhase.Close;
+        return ConnectionPhase.CloseSend;
     }
 }

@@ -4,11 +4,13 @@ using System.Net.Sockets;
 namespace EchoKit.Internal;
 
 /// <summary>
-/// The fault rules on the TCP/Unix pump (see docs/FAULTS.md). A connection without faults never gets here: the pump
-/// tests <see cref="StreamConnection.Faults"/> once per receive. A delayed or sliced echo keeps the one buffer it was
-/// received into, so the memory bound of one receive buffer per connection holds.
+/// The fault rules on the pump, for every stream transport (see docs/FAULTS.md): a TLS connection's pieces are its
+/// own records, and corrupt flips bits of the plaintext before it is encrypted (the client sees valid TLS carrying
+/// wrong bytes). A connection without faults never gets here: the pump tests <see cref="Faults"/> once per receive. A
+/// delayed or sliced echo keeps the one buffer it was received into, so the memory bound of one receive buffer per
+/// connection holds; a parked pump holds no thread and nothing is pending on its transport.
 /// </summary>
-internal sealed partial class SocketConnection
+internal sealed partial class StreamConnection
 {
     /// <summary>When a parked pump is due to go on (a <see cref="Stopwatch"/> timestamp; <see cref="long.MaxValue"/>: only a close wakes it).</summary>
     private long _faultWakeAt;
@@ -22,7 +24,7 @@ internal sealed partial class SocketConnection
     /// completions before the pump parks or waits again, so the clock is not held up, and the echo leaves without a
     /// thread-pool hop, which on a busy machine added milliseconds to its delay.
     /// </summary>
-    public override void ResumeAfterFault()
+    public void ResumeAfterFault()
     {
         try
         {
@@ -50,24 +52,16 @@ internal sealed partial class SocketConnection
         Close();
     }
 
-    protected override void OnAborted()
+    /// <summary>After <see cref="Abort"/> closed the transport: a pump parked by a fault must wake to see it.</summary>
+    private void WakeParkedPump()
     {
         // Under the set's lock (or the fault clock's gate): never run the pump here, hand it to the thread pool.
         if (Faults?.Wake() == true)
         {
+            // A held echo goes on to fail on the closed transport (so its reason and counts are as for any send); a held close closes.
             _resume = _afterPark == ConnectionPhase.FaultSend ? ConnectionPhase.FaultSend : ConnectionPhase.Close;
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         }
-    }
-
-    protected override void CloseTransport(ConnectionCloseReason reason)
-    {
-        if (Faults is { } faults && faults.End())
-        {
-            SetAbortiveClose();
-        }
-
-        base.CloseTransport(reason);
     }
 
     /// <summary>Once per faulted connection, when it starts: the metric, the timer, and a reset due at once.</summary>
@@ -162,8 +156,12 @@ internal sealed partial class SocketConnection
         return Park(long.MaxValue, ConnectionPhase.Close);
     }
 
-    /// <summary>slow-close: the client closed; the server's close (FIN) follows after the rule's delay, or at once on a stop's abort.</summary>
-    private ConnectionPhase HoldClose(ConnectionFaults faults) => Park(Stopwatch.GetTimestamp() + faults.SlowCloseDelay, ConnectionPhase.Close);
+    /// <summary>slow-close: the client closed; the server's close (FIN; TLS: close_notify and FIN) follows after the rule's delay, or at once on an abort, which leaves close_notify out.</summary>
+    private ConnectionPhase HoldClose(ConnectionFaults faults)
+    {
+        _afterCloseSend = ConnectionPhase.Close;
+        return Park(Stopwatch.GetTimestamp() + faults.SlowCloseDelay, ConnectionPhase.CloseSend);
+    }
 
     /// <summary>The next step parks the pump until <paramref name="wakeAt"/>, then goes on with <paramref name="then"/>.</summary>
     private ConnectionPhase Park(long wakeAt, ConnectionPhase then)
