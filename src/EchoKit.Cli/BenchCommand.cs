@@ -110,7 +110,7 @@ internal sealed class BenchCommand
         var udp = parseResult.GetValue(_udp);
         if (FlagsThatDoNotApply(parseResult, udp) is { } misuse)
         {
-            return await UsageErrorAsync(console, misuse).ConfigureAwait(false);
+            return await UsageErrorAsync(console, "bench", misuse).ConfigureAwait(false);
         }
 
         var target = parseResult.GetValue(_target)!;
@@ -161,7 +161,7 @@ internal sealed class BenchCommand
         }
         catch (ArgumentException ex)
         {
-            return await UsageErrorAsync(console, Explain(ex)).ConfigureAwait(false);
+            return await UsageErrorAsync(console, "bench", Explain(ex)).ConfigureAwait(false);
         }
 
         using var progressStop = new CancellationTokenSource();
@@ -343,13 +343,6 @@ internal sealed class BenchCommand
         return flag is null ? message : $"invalid {flag}: {message}";
     }
 
-    private static async Task<int> UsageErrorAsync(CliConsole console, string message)
-    {
-        await console.Error.WriteLineAsync($"echokit bench: {message}").ConfigureAwait(false);
-        await console.Error.WriteLineAsync("Run 'echokit bench --help' for usage.").ConfigureAwait(false);
-        return Usage;
-    }
-
     /// <summary><c>v1</c> or <c>v2</c> (also <c>1</c>, <c>2</c>).</summary>
     private static bool TryParseProxyVersion(string text, out ProxyHeaderVersion value, out ValueError error)
     {
@@ -362,7 +355,4 @@ internal sealed class BenchCommand
         error = value == ProxyHeaderVersion.None ? new ValueError("a PROXY protocol version", "write v1 (text) or v2 (binary)") : default;
         return value != ProxyHeaderVersion.None;
     }
-
-    private static T ValueOr<T>(ParseResult parseResult, Option<T> option, T fallback) =>
-        parseResult.IsGiven(option) ? parseResult.GetValue(option)! : fallback;
 }

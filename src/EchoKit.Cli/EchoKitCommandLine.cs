@@ -62,8 +62,7 @@ internal static class EchoKitCommandLine
             }
 
             var command = parseResult.CommandResult.Command;
-            var path = command == root ? "echokit" : $"echokit {command.Name}";
-            await console.Error.WriteLineAsync($"Run '{path} --help' for usage.").ConfigureAwait(false);
+            await console.Error.WriteLineAsync(SeeHelp(command == root ? "echokit" : $"echokit {command.Name}")).ConfigureAwait(false);
             return Usage;
         }
 
@@ -75,6 +74,20 @@ internal static class EchoKitCommandLine
         };
         return await parseResult.InvokeAsync(configuration, console.Stop).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// A usage error found by <paramref name="command"/> itself, after parsing (flags that do not go together, an
+    /// invalid option): reported as a parse error is, and gives <see cref="Usage"/>.
+    /// </summary>
+    public static async Task<int> UsageErrorAsync(CliConsole console, string command, string message)
+    {
+        await console.Error.WriteLineAsync($"echokit {command}: {message}").ConfigureAwait(false);
+        await console.Error.WriteLineAsync(SeeHelp($"echokit {command}")).ConfigureAwait(false);
+        return Usage;
+    }
+
+    /// <summary>The line after a usage error that points to the help of <paramref name="commandPath"/>.</summary>
+    private static string SeeHelp(string commandPath) => $"Run '{commandPath} --help' for usage.";
 
     /// <summary>The standard help, then the command's examples.</summary>
     private sealed class HelpWithExamplesAction(HelpAction help, Dictionary<Command, string[]> examples) : SynchronousCommandLineAction

@@ -41,6 +41,10 @@ internal static class ValueParsers
     public static bool IsGiven(this ParseResult parseResult, Option option) =>
         parseResult.GetResult(option) is { Implicit: false };
 
+    /// <summary>The value the user typed, or <paramref name="fallback"/> (a default that depends on the run, such as on a terminal).</summary>
+    public static T ValueOr<T>(ParseResult parseResult, Option<T> option, T fallback) =>
+        parseResult.IsGiven(option) ? parseResult.GetValue(option)! : fallback;
+
     /// <summary>
     /// The target of a load: <c>HOST:PORT</c> with an IP address, <c>[IPv6]</c> or a host name, or a bare port
     /// (localhost). Host names are resolved later (<see cref="BenchTarget"/>).
