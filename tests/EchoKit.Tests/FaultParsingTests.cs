@@ -255,7 +255,7 @@ public class FaultParsingTests
         static (bool Latency, bool Reset) Picked(Func<long, ConnectionFaults?> plan, long ordinal)
         {
             var faults = plan(ordinal);
-            return (faults?.HasLatency == true, faults?.DeadlineResets == true);
+            return (faults?.Rules.Any(r => r.Type == EchoFaultType.Latency) == true, faults?.Rules.Any(r => r.Type == EchoFaultType.Reset) == true);
         }
     }
 
@@ -275,16 +275,20 @@ public class FaultParsingTests
         var two = new ConnectionFaults(rules, FaultRandom.ConnectionKey(5, 17));
         var other = new ConnectionFaults(rules, FaultRandom.ConnectionKey(5, 18));
 
-        var draws = Enumerable.Range(0, 200).Select(_ => (one.LatencyDue(0), one.NextPiece(100))).ToList();
+        var draws = Enumerable.Range(0, 200).Select(_ => FirstPiece(one)).ToList();
 
-        Assert.Equal(draws, Enumerable.Range(0, 200).Select(_ => (two.LatencyDue(0), two.NextPiece(100))));
-        Assert.NotEqual(draws, Enumerable.Range(0, 200).Select(_ => (other.LatencyDue(0), other.NextPiece(100))));
+        Assert.Equal(draws, Enumerable.Range(0, 200).Select(_ => FirstPiece(two)));
+        Assert.NotEqual(draws, Enumerable.Range(0, 200).Select(_ => FirstPiece(other)));
         var (min, max) = (Stopwatch(40), Stopwatch(60));
         Assert.All(draws, d => Assert.InRange(d.Item1, min - 1, max + 1));
         Assert.All(draws, d => Assert.InRange(d.Item2, 3, 9));
         Assert.Equal([3, 4, 5, 6, 7, 8, 9], draws.Select(d => d.Item2).Distinct().Order());
-        Assert.Equal(2, one.NextPiece(2));
+        one.NextPiece(2, first: false, now: 0);
+        Assert.Equal(2, one.PieceLeft);
 
         static long Stopwatch(int milliseconds) => milliseconds * System.Diagnostics.Stopwatch.Frequency / 1000;
+
+        // The first piece of a 100-byte echo whose bytes arrived at 0: when it is due (latency), and its size (slice).
+        static (long Due, int Size) FirstPiece(ConnectionFaults faults) => (faults.NextPiece(100, first: true, now: 0), faults.PieceLeft);
     }
 }

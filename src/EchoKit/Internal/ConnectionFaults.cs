@@ -3,12 +3,13 @@ using System.Diagnostics;
 namespace EchoKit.Internal;
 
 /// <summary>
-/// The faults of one stream connection, decided at accept (<see cref="FaultPlan.Decide"/>), and the state that applies
-/// them: its random stream, the limit's count, the current piece, the bandwidth clock, the corruption countdown, and
-/// its wake-ups on the <see cref="FaultClock"/>: the end of a park (latency, slice pause, bandwidth, slow-close) and the
-/// connection's deadline (reset <c>after</c>, blackhole <c>close-after</c>). Allocated only for a faulted connection,
-/// never per message; the pump is the only writer of the echo state (including <see cref="TakeLive"/>), and the park
-/// and deadline are guarded by <see cref="_gate"/>. The pump of each transport (TCP/Unix, TLS) applies these to its own writes.
+/// The faults of one stream connection, decided at accept (<see cref="FaultPlan.Decide"/>): one
+/// <see cref="StreamFaultStage"/> per rule, the connection's random stream, the echo's current piece and bytes read,
+/// and its wake-ups on the <see cref="FaultClock"/>: the end of a park (a held echo, its next piece, a held close)
+/// and the connection's deadline (reset <c>after</c>, blackhole <c>close-after</c>). Allocated only for a faulted
+/// connection, never per message; the pump is the only caller of the stages (including <see cref="TakeLive"/>), and the
+/// park and deadline are guarded by <see cref="_gate"/>. The one pump applies these for every transport
+/// (<c>StreamConnection.FaultShaping.cs</c>).
 /// </summary>
 internal sealed class ConnectionFaults : IFaultClockTarget
 {
@@ -16,11 +17,8 @@ internal sealed class ConnectionFaults : IFaultClockTarget
     private const long DeadlineToken = 0;
 
     private readonly Lock _gate = new();
-    private readonly long _deadlineAfter;
-    private long _delay;
-    private long _jitter;
-    private long _bandwidthNext;
-    private long _corruptLeft;
+    private readonly FaultDeadline _end;
+    private StreamFaultStage[] _stages;
     private FaultRandom _random;
     private StreamConnection? _owner;
     private long _generation;
@@ -35,39 +33,12 @@ internal sealed class ConnectionFaults : IFaultClockTarget
     {
         Rules = rules;
         _random = new FaultRandom(connectionKey ^ 0xD1B54A32D192ED03);
-        LimitLeft = -1;
-        StallAfter = -1;
-        foreach (var rule in rules)
+        _stages = Build(rules, []);
+        foreach (var stage in _stages)
         {
-            switch (rule.Type)
-            {
-                case EchoFaultType.Latency or EchoFaultType.Slice or EchoFaultType.Bandwidth or EchoFaultType.Corrupt or EchoFaultType.StallReads:
-                    TakeLiveRule(rule);
-                    break;
-                case EchoFaultType.SlowClose:
-                    SlowCloseDelay = ToTimestamp(rule.Delay);
-                    break;
-                case EchoFaultType.Limit:
-                    LimitLeft = rule.Bytes;
-                    LimitResets = rule.CloseMode == EchoFaultClose.Reset;
-                    break;
-                case EchoFaultType.Reset:
-                    ResetsAtOnce = rule.After == TimeSpan.Zero;
-                    DeadlineResets = true;
-                    _deadlineAfter = ResetsAtOnce ? 0 : ToTimestamp(rule.After!.Value);
-                    break;
-                case EchoFaultType.Refuse:
-                    Refuse = rule.CloseMode;
-                    break;
-                case EchoFaultType.Blackhole:
-                    TakeLiveRule(rule);
-                    if (rule.After is { } closeAfter && !DeadlineResets)
-                    {
-                        _deadlineAfter = ToTimestamp(closeAfter);
-                    }
-
-                    break;
-            }
+            stage.OnStart(ref _end);
+            Refuse ??= stage.Refuses;
+            CloseDelay = Math.Max(CloseDelay, stage.CloseDelay);
         }
     }
 
@@ -77,44 +48,16 @@ internal sealed class ConnectionFaults : IFaultClockTarget
     /// <summary>The faults came from <see cref="EchoServerOptions.FaultSelector"/>: a change of the server's rules leaves them alone.</summary>
     public bool FromSelector { get; set; }
 
-    public bool HasLatency { get; private set; }
-
-    /// <summary>0 without a slice rule.</summary>
-    public int MinPiece { get; private set; }
-
-    public int MaxPiece { get; private set; }
-
-    /// <summary>The pause between pieces, in <see cref="Stopwatch"/> ticks.</summary>
-    public long SliceDelay { get; private set; }
-
-    /// <summary>Bytes per second of a bandwidth rule; 0 without one.</summary>
-    public long Rate { get; private set; }
-
-    /// <summary>The mean bytes between two flipped bits; 0 without a corrupt rule.</summary>
-    public long CorruptEvery { get; private set; }
-
-    /// <summary>Bytes read before reading stops; -1 without a stall-reads rule.</summary>
-    public long StallAfter { get; private set; }
-
-    /// <summary>Bytes read so far, for <see cref="StallAfter"/>. Written by the pump only.</summary>
+    /// <summary>Bytes read so far, for the stages that stop reading. Written by the pump only.</summary>
     public long BytesRead { get; set; }
 
-    /// <summary>How long the server's FIN is held back after the client closed, in <see cref="Stopwatch"/> ticks; 0 without a slow-close rule.</summary>
-    public long SlowCloseDelay { get; }
+    /// <summary>How long the server's close is held back after the client closed, in <see cref="Stopwatch"/> ticks; 0 for no hold.</summary>
+    public long CloseDelay { get; }
 
-    /// <summary>Bytes the limit still lets through; -1 without a limit rule. Written by the pump only.</summary>
-    public long LimitLeft { get; set; }
+    /// <summary>The connection ends at once, before the pump's first step (RST).</summary>
+    public bool ResetsAtOnce => _end.AtOnce;
 
-    public bool LimitResets { get; }
-
-    public bool Blackhole { get; private set; }
-
-    /// <summary>A <c>reset</c> with <c>after=0</c>: RST before the pump's first step.</summary>
-    public bool ResetsAtOnce { get; }
-
-    /// <summary>The deadline is a reset (RST); otherwise, a blackhole's close (FIN).</summary>
-    public bool DeadlineResets { get; }
-
+    /// <summary>Refused at accept with this close, or <see langword="null"/>.</summary>
     public EchoFaultClose? Refuse { get; }
 
     /// <summary>Bytes left of the piece being written. Written by the pump only.</summary>
@@ -127,8 +70,22 @@ internal sealed class ConnectionFaults : IFaultClockTarget
         set => Volatile.Write(ref _resetOnClose, value);
     }
 
-    /// <summary>Whether reading has to stop now: a stall-reads rule's bytes were read (and echoed).</summary>
-    public bool ReadsStalled => StallAfter >= 0 && BytesRead >= StallAfter;
+    /// <summary>Whether reading has to stop now: a stage's bytes were read (and echoed).</summary>
+    public bool ReadsStalled
+    {
+        get
+        {
+            foreach (var stage in _stages)
+            {
+                if (stage.StopsReading(BytesRead))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
 
     /// <summary>Whether a running connection takes up rules of <paramref name="type"/> at its next echo when the server's rules change.</summary>
     public static bool AppliesLive(EchoFaultType type) =>
@@ -136,95 +93,60 @@ internal sealed class ConnectionFaults : IFaultClockTarget
             or EchoFaultType.Corrupt or EchoFaultType.StallReads;
 
     /// <summary>
-    /// The size of the next piece of an echo with <paramref name="left"/> bytes left: all of it without a slice or
-    /// bandwidth rule; a bandwidth rule writes at most 1/50 s worth at a time, so the rate holds over short spans too.
+    /// Bytes arrived: the stages shape the echo of <paramref name="received"/> (the first <see cref="FaultedEcho.Count"/>
+    /// bytes are echoed, maybe changed) and may end the connection after it.
     /// </summary>
-    public int NextPiece(int left)
+    public FaultedEcho Receive(Span<byte> received)
     {
-        var piece = MinPiece == 0 ? left : Math.Min(left, _random.NextInt(MinPiece, MaxPiece));
-        return Rate == 0 ? piece : (int)Math.Min(piece, Math.Max(1, Rate / 50));
+        BytesRead += received.Length;
+        var echo = new FaultedEcho(received);
+        foreach (var stage in _stages)
+        {
+            if (echo.Count == 0)
+            {
+                break;
+            }
+
+            stage.OnReceived(ref echo, ref _random);
+        }
+
+        return echo;
     }
 
     /// <summary>
-    /// When the next piece of <paramref name="bytes"/> may be written under the bandwidth rule (a <see cref="Stopwatch"/>
-    /// timestamp; 0 = now), and books it: the clock advances by the piece's share of a second, banking at most 1/10 s of idle time.
+    /// Sizes the next piece of an echo with <paramref name="left"/> bytes left (into <see cref="PieceLeft"/>) and returns
+    /// when it may be written (a <see cref="Stopwatch"/> timestamp; 0 = now). <paramref name="first"/>: the echo's first
+    /// piece, whose bytes arrived at <paramref name="now"/>.
     /// </summary>
-    public long BandwidthDue(int bytes)
+    public long NextPiece(int left, bool first, long now)
     {
-        if (Rate == 0)
+        var size = left;
+        foreach (var stage in _stages)
         {
-            return 0;
+            size = stage.SizePiece(size, ref _random);
         }
 
-        // Up to 1/10 s of lateness is made up (a wake-up or the machine ran late), so the rate holds on a loaded
-        // machine; a longer pause is not banked, so the burst after it is at most 1/10 s worth.
-        var now = Stopwatch.GetTimestamp();
-        var start = Math.Max(now - Stopwatch.Frequency / 10, _bandwidthNext);
-        _bandwidthNext = start + (long)(bytes * (double)Stopwatch.Frequency / Rate);
-        return start > now ? start : 0;
-    }
-
-    /// <summary>Flips one bit in roughly every <see cref="CorruptEvery"/> bytes of <paramref name="echo"/>, at positions drawn from the seed.</summary>
-    public void Corrupt(Span<byte> echo)
-    {
-        if (CorruptEvery == 0)
+        PieceLeft = size;
+        var due = 0L;
+        foreach (var stage in _stages)
         {
-            return;
+            due = Math.Max(due, stage.PieceDue(size, first, now, ref _random));
         }
 
-        var at = 0L;
-        while (true)
-        {
-            if (_corruptLeft <= 0)
-            {
-                // Uniform from 1 to 2 * every - 1: the gaps average every bytes, and no two flips hit one byte.
-                _corruptLeft = CorruptEvery == 1 ? 1 : 1 + (long)(_random.NextDouble() * (2 * CorruptEvery - 1));
-            }
-
-            if (at + _corruptLeft > echo.Length)
-            {
-                _corruptLeft -= echo.Length - at;
-                return;
-            }
-
-            at += _corruptLeft;
-            _corruptLeft = 0;
-            echo[(int)at - 1] ^= (byte)(1 << _random.NextInt(0, 7));
-        }
+        return due;
     }
 
     /// <summary>
     /// A change of the server's rules reaches this connection at its next echo: the per-echo rules (<see cref="AppliesLive"/>)
-    /// become <paramref name="live"/>, the rest (limit, reset, slow-close) stay as decided at accept. Returns the rules
-    /// that are new to it, for the metric. Called by the pump, between two echoes.
+    /// become <paramref name="live"/>, the rest (limit, reset, the close) stay as decided at accept; a rule that did not
+    /// change keeps its stage and state. Returns the rules that are new to it, for the metric. Called by the pump, between two echoes.
     /// </summary>
     public EchoFault[] TakeLive(EchoFault[] live)
     {
         var added = live.Where(r => !Rules.Contains(r)).ToArray();
-        HasLatency = false;
-        MinPiece = MaxPiece = 0;
-        SliceDelay = Rate = CorruptEvery = 0;
-        StallAfter = -1;
-        Blackhole = false;
-        foreach (var rule in live)
-        {
-            TakeLiveRule(rule);
-        }
-
+        _stages = Build(live, [.. _stages.Where(s => !AppliesLive(s.Rule.Type) || live.Contains(s.Rule))]);
         Rules = [.. Rules.Where(r => !AppliesLive(r.Type)), .. live];
         return added;
-    }
-
-    /// <summary>When the echo of bytes that arrived at <paramref name="arrived"/> is due: delay ± jitter, never before they arrived.</summary>
-    public long LatencyDue(long arrived)
-    {
-        var delay = _delay;
-        if (_jitter > 0)
-        {
-            delay += (long)((_random.NextDouble() * 2 - 1) * _jitter);
-        }
-
-        return arrived + Math.Max(0, delay);
     }
 
     /// <summary>Binds the state to its pump when the connection starts, and schedules its deadline if a rule has one.</summary>
@@ -232,11 +154,11 @@ internal sealed class ConnectionFaults : IFaultClockTarget
     {
         _owner = owner;
         _live = true;
-        if (_deadlineAfter > 0)
+        if (_end.After > 0)
         {
             lock (_gate)
             {
-                _deadline = Stopwatch.GetTimestamp() + _deadlineAfter;
+                _deadline = Stopwatch.GetTimestamp() + _end.After;
                 FaultClock.Schedule(this, DeadlineToken, _deadline);
             }
         }
@@ -299,8 +221,9 @@ internal sealed class ConnectionFaults : IFaultClockTarget
     }
 
     /// <summary>
-    /// The <see cref="FaultClock"/>'s wake-up, on its thread: the deadline (RST or FIN), or the end of a park, whose pump
-    /// the owner hands to the thread pool. Both are quick: a close, or a work item.
+    /// The <see cref="FaultClock"/>'s wake-up, on its thread: the deadline (RST or FIN), or the end of a park, whose
+    /// pump goes on right there (<see cref="StreamConnection.ResumeAfterFault"/>). Both are quick: a close, or a
+    /// non-blocking send before the pump parks or waits again.
     /// </summary>
     void IFaultClockTarget.OnClock(long token)
     {
@@ -316,7 +239,7 @@ internal sealed class ConnectionFaults : IFaultClockTarget
             if (token == DeadlineToken)
             {
                 _deadline = long.MaxValue;
-                _owner!.EndByFault(DeadlineResets);
+                _owner!.EndByFault(_end.Resets);
             }
             else if (token == _generation && _parked)
             {
@@ -331,34 +254,18 @@ internal sealed class ConnectionFaults : IFaultClockTarget
         }
     }
 
-    private void TakeLiveRule(EchoFault rule)
+    /// <summary>The stages of <paramref name="rules"/> after <paramref name="kept"/> ones, in <see cref="StreamFaultStage.ReceiveOrder"/> (stable).</summary>
+    private static StreamFaultStage[] Build(IEnumerable<EchoFault> rules, StreamFaultStage[] kept)
     {
-        switch (rule.Type)
+        var stages = kept.ToList();
+        foreach (var rule in rules)
         {
-            case EchoFaultType.Latency:
-                HasLatency = true;
-                _delay = ToTimestamp(rule.Delay);
-                _jitter = ToTimestamp(rule.Jitter);
-                break;
-            case EchoFaultType.Slice:
-                MinPiece = rule.MinSize;
-                MaxPiece = rule.MaxSize;
-                SliceDelay = ToTimestamp(rule.Delay);
-                break;
-            case EchoFaultType.Bandwidth:
-                Rate = rule.Rate;
-                break;
-            case EchoFaultType.Corrupt:
-                CorruptEvery = rule.Bytes;
-                break;
-            case EchoFaultType.StallReads:
-                StallAfter = rule.Bytes;
-                break;
-            case EchoFaultType.Blackhole:
-                Blackhole = true;
-                break;
+            if (!stages.Exists(s => s.Rule.Equals(rule)) && StreamFaultStages.Build(rule) is { } stage)
+            {
+                stages.Add(stage);
+            }
         }
-    }
 
-    private static long ToTimestamp(TimeSpan value) => (long)Math.Ceiling(value.Ticks * (double)Stopwatch.Frequency / TimeSpan.TicksPerSecond);
+        return [.. stages.OrderBy(s => s.ReceiveOrder)];
+    }
 }

@@ -20,7 +20,10 @@ internal interface IFaultClockTarget
 /// time with <see cref="Environment.TickCount64"/>, which steps in 4 ms here (the kernel's coarse clock), so wake-ups
 /// landed on a 4 ms grid, 2–6 ms late at the 99th percentile (docs/FAULTS.md, accuracy). This thread waits whole
 /// milliseconds on a monitor (woken early when an earlier wake-up is scheduled) and the last part of a millisecond
-/// in a precise sleep, then calls what is due, which hands any real work to the thread pool without allocating. It
+/// in a precise sleep, then calls what is due. A target does only quick, non-blocking work there (a close; a parked
+/// pump's held echo, which is a non-blocking send and at most a few synchronous completions before the pump parks or
+/// waits again, see <see cref="StreamConnection.ResumeAfterFault"/>) and hands anything slow, such as user event
+/// handlers, to the thread pool, without allocating. It
 /// starts at the first wake-up and is a background thread; a process without faults never has it. A wake-up that is
 /// no longer wanted stays queued until its time and is then ignored by its target (tokens tell them apart).
 /// </summary>

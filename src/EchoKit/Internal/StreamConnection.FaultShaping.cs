@@ -15,7 +15,7 @@ internal sealed partial class StreamConnection
     /// <summary>When a parked pump is due to go on (a <see cref="Stopwatch"/> timestamp; <see cref="long.MaxValue"/>: only a close wakes it).</summary>
     private long _faultWakeAt;
 
-    /// <summary>What a parked pump does when it wakes: write (the held echo, its next piece) or close (slow-close, stall-reads).</summary>
+    /// <summary>What a parked pump does when it wakes: write (the held echo, its next piece) or close (a held close, stalled reads).</summary>
     private ConnectionPhase _afterPark = ConnectionPhase.FaultSend;
 
     /// <summary>
@@ -80,44 +80,23 @@ internal sealed partial class StreamConnection
     /// <summary>A receive of <c>_sendCount</c> bytes completed on a faulted connection: what to echo, and when.</summary>
     private ConnectionPhase OnFaultedReceive(ConnectionFaults faults)
     {
-        faults.BytesRead += _sendCount;
-        if (faults.Blackhole)
+        // Once per received byte, before the first piece: a piece written again after a partial send is not changed twice.
+        var echo = faults.Receive(Buffer.AsSpan(_sendOffset, _sendCount));
+        _sendCount = echo.Count;
+        if (echo.End != FaultEnd.None && TryDecide(ConnectionCloseReason.FaultInjected, SocketError.Success))
         {
-            _sendCount = 0;
-            return AfterFaultedEcho(faults);
+            faults.ResetOnClose = echo.End == FaultEnd.Reset;
         }
 
-        if (faults.LimitLeft >= 0)
+        if (_sendCount == 0)
         {
-            if (_sendCount >= faults.LimitLeft)
-            {
-                _sendCount = (int)faults.LimitLeft;
-                if (TryDecide(ConnectionCloseReason.FaultInjected, SocketError.Success))
-                {
-                    faults.ResetOnClose = faults.LimitResets;
-                }
-            }
-
-            faults.LimitLeft -= _sendCount;
-            if (_sendCount == 0)
-            {
-                return BeginDrain();
-            }
+            return echo.End == FaultEnd.None ? AfterFaultedEcho(faults) : BeginDrain();
         }
 
-        // Once per received byte, before the first piece: a piece written again after a partial send is not flipped twice.
-        faults.Corrupt(Buffer.AsSpan(_sendOffset, _sendCount));
-        faults.PieceLeft = faults.NextPiece(_sendCount);
-        var due = faults.BandwidthDue(faults.PieceLeft);
-        if (faults.HasLatency)
-        {
-            due = Math.Max(due, faults.LatencyDue(Stopwatch.GetTimestamp()));
-        }
-
-        return due > 0 ? Park(due, ConnectionPhase.FaultSend) : ConnectionPhase.FaultSend;
+        return ParkUntil(faults.NextPiece(_sendCount, first: true, Stopwatch.GetTimestamp()));
     }
 
-    /// <summary>A write of (part of) a piece completed: the rest of the piece, the next piece after the slice pause, or the usual next step.</summary>
+    /// <summary>A write of (part of) a piece completed: the rest of the piece, the next piece when it is due, or the usual next step.</summary>
     private ConnectionPhase OnFaultSent(int transferred)
     {
         var faults = Faults!;
@@ -133,13 +112,14 @@ internal sealed partial class StreamConnection
 
         if (_sendCount > 0)
         {
-            faults.PieceLeft = faults.NextPiece(_sendCount);
-            var due = Math.Max(faults.SliceDelay > 0 ? Stopwatch.GetTimestamp() + faults.SliceDelay : 0, faults.BandwidthDue(faults.PieceLeft));
-            return due > 0 ? Park(due, ConnectionPhase.FaultSend) : ConnectionPhase.FaultSend;
+            return ParkUntil(faults.NextPiece(_sendCount, first: false, Stopwatch.GetTimestamp()));
         }
 
         return AfterFaultedEcho(faults);
     }
+
+    /// <summary>The next piece goes at <paramref name="due"/> (0: now).</summary>
+    private ConnectionPhase ParkUntil(long due) => due > 0 ? Park(due, ConnectionPhase.FaultSend) : ConnectionPhase.FaultSend;
 
     /// <summary>
     /// After an echo of a faulted connection: as usual, unless stall-reads has read its bytes, in which case the pump
@@ -156,11 +136,15 @@ internal sealed partial class StreamConnection
         return Park(long.MaxValue, ConnectionPhase.Close);
     }
 
-    /// <summary>slow-close: the client closed; the server's close (FIN; TLS: close_notify and FIN) follows after the rule's delay, or at once on an abort, which leaves close_notify out.</summary>
-    private ConnectionPhase HoldClose(ConnectionFaults faults)
+    /// <summary>
+    /// The client closed and every byte was echoed: our side ends too (TLS: close_notify first; a socket's FIN comes
+    /// with its close), at once or, held back by a fault, after its delay; an abort meanwhile closes at once and leaves
+    /// close_notify out.
+    /// </summary>
+    private ConnectionPhase EndStream()
     {
         _afterCloseSend = ConnectionPhase.Close;
-        return Park(Stopwatch.GetTimestamp() + faults.SlowCloseDelay, ConnectionPhase.CloseSend);
+        return Faults is { CloseDelay: > 0 } faults ? Park(Stopwatch.GetTimestamp() + faults.CloseDelay, ConnectionPhase.CloseSend) : ConnectionPhase.CloseSend;
     }
 
     /// <summary>The next step parks the pump until <paramref name="wakeAt"/>, then goes on with <paramref name="then"/>.</summary>

@@ -290,7 +290,7 @@ internal sealed partial class StreamConnection
                     // End of stream: the client shut down its sending side (or a stop woke the receive);
                     // every byte received has already been echoed.
                     TryDecide(ConnectionCloseReason.ClientClosed, SocketError.Success);
-                    return Faults is { SlowCloseDelay: > 0 } slowClose ? HoldClose(slowClose) : EndStream();
+                    return EndStream();
                 }
 
                 return OnReceived(transferred);
@@ -395,13 +395,6 @@ internal sealed partial class StreamConnection
 
         Touch();
         _afterCloseSend = ConnectionPhase.Drain;
-        return ConnectionPhase.CloseSend;
-    }
-
-    /// <summary>The client closed and every byte was echoed: our side ends too (TLS: close_notify first; a socket's FIN comes with its close).</summary>
-    private ConnectionPhase EndStream()
-    {
-        _afterCloseSend = ConnectionPhase.Close;
         return ConnectionPhase.CloseSend;
     }
 }
