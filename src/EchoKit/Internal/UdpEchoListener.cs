@@ -17,7 +17,7 @@ namespace EchoKit.Internal;
 /// UdpEchoListener.Slot.cs (the send and receive loop), UdpEchoListener.Receive.cs (what a receive yields) and
 /// UdpEchoListener.Faults.cs (the fault rules), and each counts into its own <see cref="UdpCounters"/>.
 /// </summary>
-internal sealed partial class UdpEchoListener : IDisposable
+internal sealed partial class UdpEchoListener : IDisposable, IEchoListener
 {
     private readonly ServerContext _context;
     private readonly UdpEchoPolicy _policy;
@@ -51,6 +51,9 @@ internal sealed partial class UdpEchoListener : IDisposable
 
     /// <summary>The endpoint actually bound (the real port when 0 was asked for).</summary>
     public IPEndPoint EndPoint { get; }
+
+    /// <summary>Always <see cref="EchoTransport.Udp"/>.</summary>
+    public EchoTransport Transport => EchoTransport.Udp;
 
     /// <summary>Metric tags: <c>server.address</c>, <c>server.port</c>, <c>network.transport</c> = <c>udp</c>, <c>network.type</c>.</summary>
     public TagList Tags { get; }

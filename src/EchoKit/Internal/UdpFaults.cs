@@ -82,7 +82,7 @@ internal sealed class UdpFaults : IFaultClockTarget, IThreadPoolWorkItem
     private const ulong UdpSalt = 0x5544_5046_4155_4C54;
 
     private readonly Lock _gate = new();
-    private readonly object _listener;
+    private readonly IEchoListener _listener;
     private readonly int _seed;
     private readonly int _sourceCapacity;
     private readonly Held[] _held;
@@ -93,7 +93,7 @@ internal sealed class UdpFaults : IFaultClockTarget, IThreadPoolWorkItem
     private long _armedFor = long.MaxValue;
     private bool _stopped;
 
-    public UdpFaults(object listener, int seed, int slots, int trackedSources, EchoServerMetrics metrics, TagList tags)
+    public UdpFaults(IEchoListener listener, int seed, int slots, int trackedSources, EchoServerMetrics metrics, TagList tags)
     {
         _metrics = metrics;
         _tags = tags;
