@@ -66,7 +66,7 @@ internal sealed partial class UdpEchoListener
                 faults.Take(rules);
             }
 
-            if (faults.Fitting is not null)
+            if (faults.HasRules)
             {
                 return ApplyFaults(faults);
             }

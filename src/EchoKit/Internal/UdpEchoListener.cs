@@ -12,7 +12,7 @@ namespace EchoKit.Internal;
 /// does it hand the receive duty to an idle slot, so the socket keeps receiving; the slot takes the duty back, or
 /// goes idle, when its send completes. One receive pending per socket is also what keeps the runtime from allocating
 /// (it caches one pending-receive operation per socket), so nothing is allocated per datagram. The UDP fault rules
-/// (<see cref="UdpFaults"/>) may drop, duplicate, corrupt or hold back a datagram; a held one keeps its slot, which
+/// (<see cref="UdpFaultPath"/>) may drop, duplicate, corrupt or hold back a datagram; a held one keeps its slot, which
 /// gives up the receive duty as a slow send does. This file holds the socket and the duty; the slots are in
 /// UdpEchoListener.Slot.cs (the send and receive loop), UdpEchoListener.Receive.cs (what a receive yields) and
 /// UdpEchoListener.Faults.cs (the fault rules), and each counts into its own <see cref="UdpCounters"/>.
@@ -26,7 +26,7 @@ internal sealed partial class UdpEchoListener : IDisposable, IEchoListener
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _lock = new();
     private readonly Slot[] _idle;
-    private readonly UdpFaults _faults;
+    private readonly UdpFaultPath _faults;
     private int _idleCount;
     private int _active;
     private bool _noReceiver;
@@ -41,7 +41,7 @@ internal sealed partial class UdpEchoListener : IDisposable, IEchoListener
         Port = boundEndPoint.Port;
         Tags = EchoListener.CreateTags(boundEndPoint, "udp");
         _slots = new Slot[policy.DatagramsInFlight];
-        _faults = new UdpFaults(this, context.Faults.Seed, _slots.Length, context.Options.Udp.MaxTrackedSources, context.Metrics, Tags);
+        _faults = new UdpFaultPath(this, context.Faults.Seed, _slots.Length, context.Options.Udp.MaxTrackedSources, context.Metrics);
         _idle = new Slot[_slots.Length];
         for (var i = 0; i < _slots.Length; i++)
         {
