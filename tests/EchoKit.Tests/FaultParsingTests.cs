@@ -262,9 +262,17 @@ public class FaultParsingTests
     /// <summary>The decisions of a server with <paramref name="rules"/> and <paramref name="seed"/> and one TCP listener, by accept ordinal.</summary>
     private static Func<long, ConnectionFaults?> Plan(EchoFault[] rules, int seed)
     {
-        var listener = new object();
+        var listener = new TcpListenerStandIn();
         var set = new FaultRuleSet(rules, [new FaultRuleSet.Place(listener, EchoTransport.Tcp, new IPEndPoint(IPAddress.Loopback, 7), null)], 0);
         return ordinal => set.Decide(ordinal, seed, listener, liveOnly: false, out _);
+    }
+
+    /// <summary>What the rules are matched to: a listener by reference, nothing more.</summary>
+    private sealed class TcpListenerStandIn : IEchoListener
+    {
+        public EchoTransport Transport => EchoTransport.Tcp;
+
+        public System.Diagnostics.TagList Tags => default;
     }
 
     [Fact]

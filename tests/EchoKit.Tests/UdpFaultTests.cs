@@ -84,7 +84,7 @@ public class UdpFaultTests(ITestOutputHelper output)
         var rules = new[] { EchoFault.Parse("drop:toxicity=0.5") };
         for (var i = 0; i < Count; i++)
         {
-            Assert.Equal(!UdpFaults.Decide(rules, [0], seed: 42, source: 1, datagram: i + 1).Drop, first[i]);
+            Assert.Equal(!UdpFaultPath.Decide(rules, [0], seed: 42, source: 1, datagram: i + 1).Drop, first[i]);
         }
     }
 
@@ -298,7 +298,7 @@ public class UdpFaultTests(ITestOutputHelper output)
             var dropped = 0;
             for (var d = 1; d <= 100_000; d++)
             {
-                dropped += UdpFaults.Decide(rules, [0], seed, source: 1 + (d % 7), datagram: d).Drop ? 1 : 0;
+                dropped += UdpFaultPath.Decide(rules, [0], seed, source: 1 + (d % 7), datagram: d).Drop ? 1 : 0;
             }
 
             output.WriteLine($"FIGURE udp drop:toxicity=0.1 decisions, seed {seed}: {dropped} of 100000 dropped ({dropped / 1000.0:F2} %)");
@@ -313,16 +313,16 @@ public class UdpFaultTests(ITestOutputHelper output)
         var two = new[] { EchoFault.Parse("duplicate:toxicity=0.5"), EchoFault.Parse("latency:delay=10ms,jitter=5ms") };
         for (var d = 1; d <= 1000; d++)
         {
-            var a = UdpFaults.Decide(one, [0], 9, 3, d);
-            var b = UdpFaults.Decide(two, [0, 1], 9, 3, d);
+            var a = UdpFaultPath.Decide(one, [0], 9, 3, d);
+            var b = UdpFaultPath.Decide(two, [0, 1], 9, 3, d);
             Assert.Equal(a.Copies, b.Copies);
             Assert.Equal(a.Key, b.Key);
-            Assert.InRange(b.Latency, (long)(Stopwatch.Frequency * 0.005), (long)Math.Ceiling(Stopwatch.Frequency * 0.015) + 1);
-            Assert.Equal(b.Latency, UdpFaults.Decide(two, [0, 1], 9, 3, d).Latency);
+            Assert.InRange(b.Delay, (long)(Stopwatch.Frequency * 0.005), (long)Math.Ceiling(Stopwatch.Frequency * 0.015) + 1);
+            Assert.Equal(b.Delay, UdpFaultPath.Decide(two, [0, 1], 9, 3, d).Delay);
         }
 
-        Assert.NotEqual(UdpFaults.Decide(one, [0], 9, 3, 1).Key, UdpFaults.Decide(one, [0], 9, 4, 1).Key);
-        Assert.NotEqual(UdpFaults.Decide(one, [0], 9, 3, 1).Key, UdpFaults.Decide(one, [0], 10, 3, 1).Key);
+        Assert.NotEqual(UdpFaultPath.Decide(one, [0], 9, 3, 1).Key, UdpFaultPath.Decide(one, [0], 9, 4, 1).Key);
+        Assert.NotEqual(UdpFaultPath.Decide(one, [0], 9, 3, 1).Key, UdpFaultPath.Decide(one, [0], 10, 3, 1).Key);
     }
 
     [Fact]

@@ -6,7 +6,7 @@ using System.Net.Sockets;
 namespace EchoKit.Internal;
 
 /// <summary>One bound listening socket and its accept loop.</summary>
-internal sealed partial class EchoListener : IDisposable
+internal sealed partial class EchoListener : IDisposable, IEchoListener
 {
     private readonly ServerContext _context;
     private readonly Socket _socket;

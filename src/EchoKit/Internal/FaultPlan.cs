@@ -32,7 +32,7 @@ internal sealed class FaultPlan
     public bool HasSelector => _selector is not null;
 
     /// <summary>Notes a listener (its transport, bound and configured endpoint) so rules with <c>on=</c> can be matched to it once per rule set.</summary>
-    public void AddListener(object listener, EchoTransport transport, EndPoint bound, EndPoint? configured)
+    public void AddListener(IEchoListener listener, EchoTransport transport, EndPoint bound, EndPoint? configured)
     {
         lock (_gate)
         {

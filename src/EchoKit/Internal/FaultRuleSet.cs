@@ -8,7 +8,7 @@ namespace EchoKit.Internal;
 /// </summary>
 internal sealed class FaultRuleSet
 {
-    private readonly Dictionary<object, int[]> _fitting = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<IEchoListener, int[]> _fitting = new(ReferenceEqualityComparer.Instance);
 
     public FaultRuleSet(EchoFault[] rules, IEnumerable<Place> places, int version)
     {
@@ -35,7 +35,7 @@ internal sealed class FaultRuleSet
     public bool IsEmpty => Rules.Length == 0;
 
     /// <summary>The indices of the rules that fit <paramref name="listener"/>, or <see langword="null"/> when none does.</summary>
-    public int[]? FittingFor(object listener) => _fitting.GetValueOrDefault(listener);
+    public int[]? FittingFor(IEchoListener listener) => _fitting.GetValueOrDefault(listener);
 
     /// <summary>
     /// The faults of the stream connection with accept ordinal <paramref name="ordinal"/> on <paramref name="listener"/>,
@@ -43,7 +43,7 @@ internal sealed class FaultRuleSet
     /// so the same run decides the same; of several picked rules of one type, the first applies. With
     /// <paramref name="liveOnly"/>, only the types a running connection takes up at its next echo are considered.
     /// </summary>
-    public ConnectionFaults? Decide(long ordinal, int seed, object listener, bool liveOnly, out EchoFault[]? picked)
+    public ConnectionFaults? Decide(long ordinal, int seed, IEchoListener listener, bool liveOnly, out EchoFault[]? picked)
     {
         picked = null;
         if (FittingFor(listener) is not { } fitting)
@@ -77,5 +77,5 @@ internal sealed class FaultRuleSet
     }
 
     /// <summary>A listener of the server, as the rules' <c>on=</c> sees it.</summary>
-    public readonly record struct Place(object Listener, EchoTransport Transport, EndPoint Bound, EndPoint? Configured);
+    public readonly record struct Place(IEchoListener Listener, EchoTransport Transport, EndPoint Bound, EndPoint? Configured);
 }

@@ -12,7 +12,7 @@ namespace EchoKit.Internal;
 /// least-recently-seen list), never the hash, so the ordinals, and the decisions drawn from them, repeat for the same
 /// sequence of datagrams whatever the process's hash seed. The index is open addressing with linear probing at a load
 /// of at most one half, hashed with the per-process randomized <see cref="HashCode"/> so no sender can aim its
-/// sources at one probe chain. Not thread-safe: <see cref="UdpFaults"/> uses it under its lock.
+/// sources at one probe chain. Not thread-safe: <see cref="UdpFaultPath"/> uses it under its lock.
 /// </summary>
 internal sealed class UdpFaultSources
 {
@@ -82,7 +82,7 @@ internal sealed class UdpFaultSources
     }
 
     /// <summary>The datagram held back for the source of entry <paramref name="entry"/> (<c>reorder</c>), or <see langword="null"/>.</summary>
-    public ref object? HeldAt(int entry) => ref _entries[entry].Held;
+    public ref IUdpHeldDatagram? HeldAt(int entry) => ref _entries[entry].Held;
 
     private void MakeNewest(int e)
     {
@@ -165,6 +165,6 @@ internal sealed class UdpFaultSources
         public long Datagrams;
         public int Newer;
         public int Older;
-        public object? Held;
+        public IUdpHeldDatagram? Held;
     }
 }

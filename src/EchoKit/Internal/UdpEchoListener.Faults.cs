@@ -3,9 +3,10 @@ using System.Diagnostics;
 namespace EchoKit.Internal;
 
 /// <summary>
-/// The UDP fault rules on a receive slot (see <see cref="UdpFaults"/>). A datagram that meets no rule never gets here:
-/// the slot tests <see cref="UdpFaults.Fitting"/> once per datagram. A duplicated, delayed or reordered echo is sent
-/// from the slot's own buffer, so nothing is copied and the memory bound of one buffer per slot holds.
+/// The UDP fault rules on a receive slot: the slot puts its datagram through the <see cref="UdpFaultPath"/> and is what
+/// the path holds when it holds the datagram back. A datagram that meets no rule never gets here: the slot tests
+/// <see cref="UdpFaultPath.HasRules"/> once per datagram. A duplicated, delayed or reordered echo is sent from the
+/// slot's own buffer, so nothing is copied and the memory bound of one buffer per slot holds.
 /// </summary>
 internal sealed partial class UdpEchoListener
 {
@@ -23,7 +24,7 @@ internal sealed partial class UdpEchoListener
         /// <inheritdoc/>
         void IUdpHeldDatagram.Hold(int copies)
         {
-            // Under the faults' lock, on the thread holding the receive duty: the timer cannot release this slot yet.
+            // Under the path's lock, on the thread holding the receive duty: the timer cannot release this slot yet.
             _copies = copies;
             _sending = true;
             _hasDuty = false;
@@ -50,13 +51,13 @@ internal sealed partial class UdpEchoListener
         }
 
         /// <summary>The received datagram meets rules of this listener: drop it, echo it now (perhaps corrupted, perhaps twice), or hold it back.</summary>
-        private bool ApplyFaults(UdpFaults faults)
+        private bool ApplyFaults(UdpFaultPath faults)
         {
-            var outcome = faults.OnDatagram(this, _source.Key, _source.SourcePort, _buffer.AsSpan(0, _length), Stopwatch.GetTimestamp(), out var decision, out var after);
+            var outcome = faults.OnDatagram(this, _source.Key, _source.SourcePort, _buffer.AsSpan(0, _length), Stopwatch.GetTimestamp(), out var copies, out var after);
             switch (outcome)
             {
                 case UdpFaultOutcome.Send:
-                    _copies = decision.Copies;
+                    _copies = copies;
                     _releaseAfterSend = after;
                     _sending = true;
                     return true;
