@@ -77,7 +77,7 @@ public sealed partial class EchoFault
             }
         }
 
-        error = Problem(info, values, out var read, out var toxicity, out var transport, out var endPoint);
+        error = ReadValues(info, values, out var read, out var toxicity, out var transport, out var endPoint);
         if (error is not null)
         {
             return false;
@@ -92,7 +92,7 @@ public sealed partial class EchoFault
     /// its keys (<paramref name="read"/>, in the type's order), the toxicity and the target; returns what is wrong, the
     /// first wrong key in that order, or <see langword="null"/>.
     /// </summary>
-    private static string? Problem(
+    private static string? ReadValues(
         FaultTypeInfo info, Dictionary<string, string> values, out object?[] read, out double toxicity, out EchoTransport? transport, out EndPoint? endPoint)
     {
         read = new object?[info.Keys.Count];

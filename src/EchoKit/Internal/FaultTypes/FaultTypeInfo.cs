@@ -27,7 +27,7 @@ internal sealed class FaultTypeInfo
     /// <summary>The type.</summary>
     public EchoFaultType Type { get; }
 
-    /// <summary>Its word in the grammar (<c>slow-close</c>), also the metric's <c>fault.type</c> tag.</summary>
+    /// <summary>Its word in the grammar (<c>stall-reads</c>), also the metric's <c>fault.type</c> tag.</summary>
     public string Name { get; }
 
     /// <summary>Its own keys (not <c>toxicity</c> and <c>on</c>, which every type takes), in the order <see cref="EchoFault.ToString"/> writes them.</summary>
