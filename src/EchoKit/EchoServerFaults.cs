@@ -5,9 +5,9 @@ namespace EchoKit;
 /// <summary>
 /// The fault rules of a server, changeable while it runs (<see cref="EchoServer.Faults"/>). A change applies to new
 /// connections (and UDP datagrams) at once, and to existing connections at their next echo for the rules that act
-/// per echo (latency, bandwidth, slice, blackhole, corrupt, stall-reads); a connection keeps the rules that act once
-/// per connection, as it got them at accept (docs/FAULTS.md lists which do). Connections whose faults came from <see cref="EchoServerOptions.FaultSelector"/> keep
-/// them. Thread-safe; each change is logged (event id 8).
+/// per echo: latency, bandwidth, slice, blackhole, corrupt and stall-reads; a connection keeps the rules of the other
+/// types as it got them at accept. Connections whose faults came from <see cref="EchoServerOptions.FaultSelector"/>
+/// keep them. Thread-safe; each change is logged (event id 8).
 /// </summary>
 public sealed class EchoServerFaults
 {

@@ -117,7 +117,7 @@ internal sealed class EchoServerMetrics : IDisposable
     {
         if (_faultsApplied.Enabled)
         {
-            listenerTags.Add("fault.type", EchoFault.TypeName(type));
+            listenerTags.Add("fault.type", FaultTypes.Of(type).Name);
             _faultsApplied.Add(1, listenerTags);
         }
     }

@@ -56,7 +56,7 @@ internal sealed class FaultRuleSet
         foreach (var index in fitting)
         {
             var rule = Rules[index];
-            if ((liveOnly && !ConnectionFaults.AppliesLive(rule.Type)) || chosen?.Exists(r => r.Type == rule.Type) == true)
+            if ((liveOnly && !FaultTypes.Of(rule.Type).AppliesLive) || chosen?.Exists(r => r.Type == rule.Type) == true)
             {
                 continue;
             }
