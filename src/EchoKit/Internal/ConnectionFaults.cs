@@ -87,11 +87,6 @@ internal sealed class ConnectionFaults : IFaultClockTarget
         }
     }
 
-    /// <summary>Whether a running connection takes up rules of <paramref name="type"/> at its next echo when the server's rules change.</summary>
-    public static bool AppliesLive(EchoFaultType type) =>
-        type is EchoFaultType.Latency or EchoFaultType.Bandwidth or EchoFaultType.Slice or EchoFaultType.Blackhole
-            or EchoFaultType.Corrupt or EchoFaultType.StallReads;
-
     /// <summary>
     /// Bytes arrived: the stages shape the echo of <paramref name="received"/> (the first <see cref="FaultedEcho.Count"/>
     /// bytes are echoed, maybe changed) and may end the connection after it.
@@ -137,15 +132,15 @@ internal sealed class ConnectionFaults : IFaultClockTarget
     }
 
     /// <summary>
-    /// A change of the server's rules reaches this connection at its next echo: the per-echo rules (<see cref="AppliesLive"/>)
+    /// A change of the server's rules reaches this connection at its next echo: the per-echo rules (<see cref="FaultTypeInfo.AppliesLive"/>)
     /// become <paramref name="live"/>, the rest (limit, reset, the close) stay as decided at accept; a rule that did not
     /// change keeps its stage and state. Returns the rules that are new to it, for the metric. Called by the pump, between two echoes.
     /// </summary>
     public EchoFault[] TakeLive(EchoFault[] live)
     {
         var added = live.Where(r => !Rules.Contains(r)).ToArray();
-        _stages = Build(live, [.. _stages.Where(s => !AppliesLive(s.Rule.Type) || live.Contains(s.Rule))]);
-        Rules = [.. Rules.Where(r => !AppliesLive(r.Type)), .. live];
+        _stages = Build(live, [.. _stages.Where(s => !FaultTypes.Of(s.Rule.Type).AppliesLive || live.Contains(s.Rule))]);
+        Rules = [.. Rules.Where(r => !FaultTypes.Of(r.Type).AppliesLive), .. live];
         return added;
     }
 
@@ -260,7 +255,7 @@ internal sealed class ConnectionFaults : IFaultClockTarget
         var stages = kept.ToList();
         foreach (var rule in rules)
         {
-            if (!stages.Exists(s => s.Rule.Equals(rule)) && StreamFaultStages.Build(rule) is { } stage)
+            if (!stages.Exists(s => s.Rule.Equals(rule)) && FaultTypes.Of(rule.Type).StreamStage(rule) is { } stage)
             {
                 stages.Add(stage);
             }

@@ -40,6 +40,9 @@ internal static class FaultClock
     /// <summary>Whether the caller runs on the clock's thread (in a target's <see cref="IFaultClockTarget.OnClock"/>), where nothing slow may run.</summary>
     public static bool IsClockThread => _onClockThread;
 
+    /// <summary>A fault's time in <see cref="Stopwatch"/> ticks, the clock's unit, rounded up.</summary>
+    public static long Ticks(TimeSpan value) => (long)Math.Ceiling(value.Ticks * (double)Stopwatch.Frequency / TimeSpan.TicksPerSecond);
+
     /// <summary>Wakes <paramref name="target"/> with <paramref name="token"/> at <paramref name="due"/> (a <see cref="Stopwatch"/> timestamp) or just after.</summary>
     public static void Schedule(IFaultClockTarget target, long token, long due)
     {

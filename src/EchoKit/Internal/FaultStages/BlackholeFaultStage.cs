@@ -10,7 +10,7 @@ internal sealed class BlackholeFaultStage(EchoFault rule) : StreamFaultStage(rul
     {
         if (Rule.After is { } closeAfter)
         {
-            deadline.CloseAfter(ToTimestamp(closeAfter));
+            deadline.CloseAfter(FaultClock.Ticks(closeAfter));
         }
     }
 

@@ -4,7 +4,7 @@ namespace EchoKit.Internal;
 
 /// <summary>
 /// One fault rule's part in a stream connection's echo (see docs/FAULTS.md), built per faulted connection from its
-/// rule by <see cref="StreamFaultStages.Build"/>; the same for every stream transport, since the one pump applies it
+/// rule by its entry in <see cref="FaultTypes"/>; the same for every stream transport, since the one pump applies it
 /// (<c>StreamConnection.FaultShaping.cs</c>). Each hook does nothing unless a stage overrides it, and
 /// <see cref="ConnectionFaults"/> calls them in turn: at start (<see cref="OnStart"/>), to the received bytes before
 /// anything is echoed (<see cref="OnReceived"/>), to each piece of the echo (<see cref="SizePiece"/>,
@@ -50,9 +50,6 @@ internal abstract class StreamFaultStage(EchoFault rule)
 
     /// <summary>How long the server's close is held back once the client closed, in <see cref="Stopwatch"/> ticks.</summary>
     public virtual long CloseDelay => 0;
-
-    /// <summary>A rule's time in <see cref="Stopwatch"/> ticks, rounded up.</summary>
-    protected static long ToTimestamp(TimeSpan value) => (long)Math.Ceiling(value.Ticks * (double)Stopwatch.Frequency / TimeSpan.TicksPerSecond);
 }
 
 /// <summary>The received bytes of one echo as the stages shape them: the first <see cref="Count"/> are echoed.</summary>

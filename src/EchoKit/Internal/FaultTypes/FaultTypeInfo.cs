@@ -3,16 +3,19 @@ namespace EchoKit.Internal;
 /// <summary>
 /// One fault type as <see cref="FaultTypes"/> declares it: its word, its keys (in the order the shortest form writes
 /// them), the transports it fits, whether a live connection takes it up on a change of the rules, and how the values
-/// of its keys become an <see cref="EchoFault"/>. <see cref="EchoFault.Parse"/>, <see cref="EchoFault.ToString"/> and
+/// of its keys become an <see cref="EchoFault"/>, and the <see cref="StreamFaultStage"/> that applies it to a stream connection. <see cref="EchoFault.Parse"/>, <see cref="EchoFault.ToString"/> and
 /// the usage text read it; nothing else decides these per type.
 /// </summary>
 internal sealed class FaultTypeInfo
 {
     private readonly EchoTransport[] _transports;
     private readonly Func<object?[], EchoFault> _build;
+    private readonly Func<EchoFault, StreamFaultStage>? _streamStage;
 
-    private FaultTypeInfo(EchoFaultType type, string name, EchoTransport[] transports, bool appliesLive, FaultKey[] keys, Func<object?[], EchoFault> build)
+    private FaultTypeInfo(
+        EchoFaultType type, string name, EchoTransport[] transports, bool appliesLive, FaultKey[] keys, Func<object?[], EchoFault> build, Func<EchoFault, StreamFaultStage>? stage)
     {
+        _streamStage = stage;
         Type = type;
         Name = name;
         _transports = transports;
@@ -47,22 +50,33 @@ internal sealed class FaultTypeInfo
 
     /// <summary>A type without keys of its own.</summary>
     public static FaultTypeInfo Of(EchoFaultType type, string name, EchoTransport[] transports, bool appliesLive, Func<EchoFault> build) =>
-        new(type, name, transports, appliesLive, [], _ => build());
+        new(type, name, transports, appliesLive, [], _ => build(), stage: null);
 
     /// <summary>A type with one key, built from its value.</summary>
-    public static FaultTypeInfo Of<T>(EchoFaultType type, string name, EchoTransport[] transports, bool appliesLive, FaultKey<T> key, Func<T, EchoFault> build) =>
-        new(type, name, transports, appliesLive, [key], values => build((T)values[0]!));
+    public static FaultTypeInfo Of<T>(
+        EchoFaultType type, string name, EchoTransport[] transports, bool appliesLive, FaultKey<T> key, Func<T, EchoFault> build, Func<EchoFault, StreamFaultStage>? stage = null) =>
+        new(type, name, transports, appliesLive, [key], values => build((T)values[0]!), stage);
 
     /// <summary>A type with two keys, built from their values.</summary>
     public static FaultTypeInfo Of<T1, T2>(
-        EchoFaultType type, string name, EchoTransport[] transports, bool appliesLive, FaultKey<T1> first, FaultKey<T2> second, Func<T1, T2, EchoFault> build) =>
-        new(type, name, transports, appliesLive, [first, second], values => build((T1)values[0]!, (T2)values[1]!));
+        EchoFaultType type,
+        string name,
+        EchoTransport[] transports,
+        bool appliesLive,
+        FaultKey<T1> first,
+        FaultKey<T2> second,
+        Func<T1, T2, EchoFault> build,
+        Func<EchoFault, StreamFaultStage>? stage = null) =>
+        new(type, name, transports, appliesLive, [first, second], values => build((T1)values[0]!, (T2)values[1]!), stage);
 
     /// <summary>Whether a rule of this type can act on <paramref name="transport"/>.</summary>
     public bool Fits(EchoTransport transport) => Array.IndexOf(_transports, transport) >= 0;
 
     /// <summary>The key named <paramref name="name"/> (lower case), or <see langword="null"/>.</summary>
     public FaultKey? Key(string name) => Keys.FirstOrDefault(k => k.Name == name);
+
+    /// <summary>The stage that applies <paramref name="rule"/> (of this type) to one stream connection; <see langword="null"/> for a datagram-only type.</summary>
+    public StreamFaultStage? StreamStage(EchoFault rule) => _streamStage?.Invoke(rule);
 
     /// <summary>The rule of <paramref name="values"/>, one per key of <see cref="Keys"/> (read and checked, or its <see cref="FaultKey.Absent"/> value), before <c>toxicity</c> and <c>on</c>.</summary>
     public EchoFault Build(object?[] values) => _build(values);

@@ -6,8 +6,10 @@ namespace EchoKit.Internal;
 /// The registry of fault types: each <see cref="EchoFaultType"/> declared once, with its word, its keys and their
 /// grammar and rules, the transports it fits, whether live connections take it up, and the factory that builds it.
 /// <see cref="EchoFault.Parse"/>, <see cref="EchoFault.ToString"/>, the usage text in every error and the test of
-/// docs/FAULTS.md read it. A new type is its entry here, its <see cref="EchoFaultType"/> value, its public factory
-/// and the stage that applies it.
+/// docs/FAULTS.md read it, and a stream connection's faults are built from it. A new type is its entry here, its
+/// <see cref="EchoFaultType"/> value, its public factory and the stage that applies it (a stream type's
+/// <see cref="StreamFaultStage"/> is named in its entry; a datagram type's stage is listed in <see cref="DatagramStages"/>,
+/// in the order the stages act).
 /// </summary>
 internal static class FaultTypes
 {
@@ -31,45 +33,55 @@ internal static class FaultTypes
             EchoFaultType.Latency, "latency", StreamAndDatagram, appliesLive: true,
             Time("delay", f => f.Delay, required: true),
             Time("jitter", f => f.Jitter),
-            EchoFault.Latency),
+            EchoFault.Latency,
+            stage: rule => new LatencyFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.Slice, "slice", Stream, appliesLive: true,
             SizeRange("size", f => (f.MinSize, f.MaxSize)),
             Time("delay", f => f.Delay),
-            (size, delay) => EchoFault.Slice(size.Min, size.Max, delay)),
+            (size, delay) => EchoFault.Slice(size.Min, size.Max, delay),
+            stage: rule => new SliceFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.Limit, "limit", Stream, appliesLive: false,
             Size("bytes", f => f.Bytes, 1, "must be at least 1 byte (refuse ends a connection before any byte)", required: true),
             CloseMode("then", f => f.CloseMode, EchoFaultClose.Close),
-            EchoFault.Limit),
+            EchoFault.Limit,
+            stage: rule => new LimitFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.Reset, "reset", Stream, appliesLive: false,
             Time("after", f => f.After.GetValueOrDefault()),
-            EchoFault.Reset),
+            EchoFault.Reset,
+            stage: rule => new ResetFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.Refuse, "refuse", Stream, appliesLive: false,
             CloseMode("mode", f => f.CloseMode, EchoFaultClose.Reset),
-            EchoFault.Refuse),
+            EchoFault.Refuse,
+            stage: rule => new RefuseFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.Blackhole, "blackhole", Stream, appliesLive: true,
             TimeOrNever("close-after", f => f.After, "must be more than zero (leave it out for never)"),
-            EchoFault.Blackhole),
+            EchoFault.Blackhole,
+            stage: rule => new BlackholeFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.Bandwidth, "bandwidth", Stream, appliesLive: true,
             Size("rate", f => f.Rate, 1, "must be at least 1 byte per second", required: true, grammar: "SIZE (bytes per second)"),
-            EchoFault.Bandwidth),
+            EchoFault.Bandwidth,
+            stage: rule => new BandwidthFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.SlowClose, "slow-close", Stream, appliesLive: false,
             Time("delay", f => f.Delay, required: true, zero: "must be more than zero"),
-            EchoFault.SlowClose),
+            EchoFault.SlowClose,
+            stage: rule => new SlowCloseFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.StallReads, "stall-reads", Stream, appliesLive: true,
             Size("after", f => f.Bytes, 0, "must be zero or more"),
-            EchoFault.StallReads),
+            EchoFault.StallReads,
+            stage: rule => new StallReadsFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.Corrupt, "corrupt", StreamAndDatagram, appliesLive: true,
             Size("every", f => f.Bytes, 1, "must be at least 1 byte", absent: DefaultCorruptEvery),
-            EchoFault.Corrupt),
+            EchoFault.Corrupt,
+            stage: rule => new CorruptFaultStage(rule)),
         FaultTypeInfo.Of(EchoFaultType.Drop, "drop", Datagram, appliesLive: false, EchoFault.Drop),
         FaultTypeInfo.Of(EchoFaultType.Duplicate, "duplicate", Datagram, appliesLive: false, EchoFault.Duplicate),
         FaultTypeInfo.Of(

@@ -11,11 +11,11 @@ internal sealed class DatagramLatencyStage : IDatagramStage
     /// <inheritdoc/>
     public bool Apply(EchoFault rule, ref Datagram datagram)
     {
-        var delay = DatagramStages.ToTimestamp(rule.Delay);
+        var delay = FaultClock.Ticks(rule.Delay);
         if (rule.Jitter > TimeSpan.Zero)
         {
             var random = new FaultRandom(datagram.Key ^ JitterSalt);
-            delay += (long)(((random.NextDouble() * 2) - 1) * DatagramStages.ToTimestamp(rule.Jitter));
+            delay += (long)(((random.NextDouble() * 2) - 1) * FaultClock.Ticks(rule.Jitter));
         }
 
         datagram.Delay = Math.Max(0, delay);

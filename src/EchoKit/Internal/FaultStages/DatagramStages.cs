@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace EchoKit.Internal;
 
 /// <summary>The datagram fault types, registered once for every <see cref="UdpFaultPath"/>.</summary>
@@ -17,7 +15,4 @@ internal static class DatagramStages
         new DatagramLatencyStage(),
         new DatagramReorderStage(),
     ];
-
-    /// <summary><paramref name="value"/> in <see cref="Stopwatch"/> ticks, rounded up.</summary>
-    public static long ToTimestamp(TimeSpan value) => (long)Math.Ceiling(value.Ticks * (double)Stopwatch.Frequency / TimeSpan.TicksPerSecond);
 }
