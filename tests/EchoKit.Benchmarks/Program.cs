@@ -4,6 +4,7 @@
 //   dotnet run -c Release --project tests/EchoKit.Benchmarks -- run [--rounds 3] [--duration 5] [--warmup 1]
 //       [--scenarios pingpong,rate,throughput,churn,idle,noread] [--servers echokit,kestrel,dotnetty,naive] [--out docs/BENCHMARKS.md]
 //       [--idle-connections 10000] [--churn-concurrency 16] [--noread-connections 200] [--noread-mib 16] [--source-addresses 8]
+//       [--client dotnet|native]
 //   dotnet run -c Release --project tests/EchoKit.Benchmarks -- serve <echokit|kestrel|dotnetty|naive> --port N
 //   dotnet run -c Release --project tests/EchoKit.Benchmarks -- faults [--connections 100] [--duration 5] [--json]
 //   dotnet run -c Release --project tests/EchoKit.Benchmarks -- micro [BenchmarkDotNet arguments, e.g. --filter *RoundTrip*]
@@ -20,8 +21,9 @@ const string Usage = """
       smoke                                     every scenario for a moment against every server; exit 1 on any failure or byte mismatch
       run [--rounds 3] [--duration 5] [--warmup 1] [--scenarios pingpong,rate,throughput,churn,idle,noread]
           [--servers echokit,kestrel,dotnetty,naive (also: echokit-threadpool, kestrel-inline, echokit-8k, echokit-nowait, echokit-proxy)] [--out docs/BENCHMARKS.md] [--idle-connections 10000]
-          [--churn-concurrency 16] [--noread-connections 200] [--noread-mib 16] [--source-addresses 8]
-                                                the side-by-side comparison; Markdown on stdout (and in --out), progress on stderr
+          [--churn-concurrency 16] [--noread-connections 200] [--noread-mib 16] [--source-addresses 8] [--client dotnet|native]
+                                                the side-by-side comparison; Markdown on stdout (and in --out), progress on stderr;
+                                                --client native drives pingpong, rate and throughput with Native/echoload.c (needs gcc)
       serve <echokit|kestrel|dotnetty|naive> --port N
                                                 one server on 127.0.0.1:N; prints "READY N"; stops on end of stdin or SIGTERM
       faults [--connections 100] [--duration 5] [--toxicity-connections 1000] [--seeds 5] [--parts latency,bandwidth,toxicity,timer] [--json]
@@ -61,6 +63,19 @@ switch (args[0])
         }
 
         settings.CommandLine = "dotnet run -c Release --project tests/EchoKit.Benchmarks -- " + string.Join(' ', args);
+        if (settings.Client == LoadClientKind.Native)
+        {
+            try
+            {
+                Console.Error.WriteLine($"--client native: compiled {await NativeLoadClient.EnsureBuiltAsync()}");
+            }
+            catch (InvalidOperationException ex)
+            {
+                Console.Error.WriteLine(ex.Message);
+                return 2;
+            }
+        }
+
         Report.CaptureSource();
         var started = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();

@@ -30,6 +30,8 @@ internal static class Report
         sb.AppendLine();
         sb.AppendLine(MachineDescription());
         sb.AppendLine();
+        sb.AppendLine(ClientDescription(settings));
+        sb.AppendLine();
         sb.AppendLine(Invariant, $"Medians over {settings.Rounds} round(s); {settings.Warmup.TotalSeconds:0.##} s warm-up and {settings.Duration.TotalSeconds:0.##} s measured per server per round. " +
             $"Idle: {settings.IdleConnections:N0} connections. Churn: {settings.ChurnConcurrency} workers. No-read: {settings.NoReadConnections} connections × {settings.NoReadBytes / 1048576.0:0.##} MiB.");
         sb.AppendLine();
@@ -173,8 +175,15 @@ internal static class Report
         return $"EchoKit source (when the run started): {SourceDescription}. Machine: {Environment.ProcessorCount} logical CPUs ({cpu}), {memoryText} memory, {RuntimeInformation.OSDescription} (kernel {kernel}), " +
             $"{RuntimeInformation.FrameworkDescription} {RuntimeInformation.ProcessArchitecture}, " +
             $"{(GCSettings.IsServerGC ? "server" : "workstation")} GC ({GCSettings.LatencyMode}), open-file limit {ProcFs.Limit("Max open files") ?? "unknown"}. " +
-            "Client and servers share the machine: the load client runs in the orchestrating process, each server in its own process.";
+            "Client and servers share the machine; each server runs in its own process.";
     }
+
+    /// <summary>Which load client produced the numbers (<c>--client</c>).</summary>
+    public static string ClientDescription(RunSettings settings) => settings.Client == LoadClientKind.Native
+        ? "Load client: **native** (`--client native`): pingpong, rate and throughput are driven by echoload " +
+          "(tests/EchoKit.Benchmarks/Native/echoload.c, single-threaded epoll in C, compiled with gcc -O2 at run time, in its own process); " +
+          "churn, idle and noread by the .NET client (src/EchoKit.LoadGenerator) in the orchestrating process."
+        : "Load client: **dotnet** (`--client dotnet`, the default): every scenario is driven by the .NET client (src/EchoKit.LoadGenerator) in the orchestrating process.";
 
     /// <summary>Set by <see cref="CaptureSource"/> when a run starts.</summary>
     public static string SourceDescription { get; private set; } = "unknown";

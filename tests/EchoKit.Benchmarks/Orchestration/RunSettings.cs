@@ -29,6 +29,9 @@ internal sealed class RunSettings
     /// <summary>Extra loopback source addresses (127.0.0.2 …) for churn, idle and noread, so ephemeral ports never run short.</summary>
     public int SourceAddresses { get; set; } = 8;
 
+    /// <summary>The load client of pingpong, rate and throughput (<c>--client dotnet|native</c>); churn, idle and noread always use the .NET client.</summary>
+    public LoadClientKind Client { get; set; } = LoadClientKind.DotNet;
+
     public bool Smoke { get; set; }
 
     public string CommandLine { get; set; } = string.Empty;
@@ -93,6 +96,14 @@ internal sealed class RunSettings
                         break;
                     case "--noread-mib":
                         NoReadBytes = (long)(double.Parse(value, CultureInfo.InvariantCulture) * 1024 * 1024);
+                        break;
+                    case "--client":
+                        Client = value.ToLowerInvariant() switch
+                        {
+                            "dotnet" => LoadClientKind.DotNet,
+                            "native" => LoadClientKind.Native,
+                            _ => throw new ArgumentException($"{name}: expected dotnet or native, not '{value}'."),
+                        };
                         break;
                     case "--source-addresses":
                         SourceAddresses = int.Parse(value, CultureInfo.InvariantCulture);

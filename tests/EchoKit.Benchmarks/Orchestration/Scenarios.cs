@@ -129,6 +129,11 @@ internal static class Scenarios
 
     private static async Task<Measurement> EchoAsync(ScenarioContext ctx, int connections, int messageSize, int inFlight)
     {
+        if (ctx.Settings.Client == LoadClientKind.Native)
+        {
+            return await NativeEchoAsync(ctx, connections, messageSize, inFlight);
+        }
+
         double cpuStart = double.NaN, cpuEnd = double.NaN;
         var result = await LoadClient.RunEchoAsync(new EchoLoadOptions
         {
@@ -154,6 +159,33 @@ internal static class Scenarios
         m.Values["cpu_s_per_m"] = result.Messages > 0 ? cpu / (result.Messages / 1e6) : double.NaN;
         m.Values["cpu_s_per_gib"] = result.Bytes > 0 ? cpu / (result.Bytes / GiB) : double.NaN;
         m.Values["cpu_pct"] = result.Elapsed > TimeSpan.Zero ? cpu / result.Elapsed.TotalSeconds * 100 : double.NaN;
+        m.Values["alloc_b_per_msg"] = await ctx.AllocatedPerAsync(result.Messages);
+        if (result.Messages == 0)
+        {
+            m.Failure ??= "no message was echoed in the measurement window";
+        }
+
+        return m;
+    }
+
+    /// <summary>The same load and metrics as <see cref="EchoAsync"/>, driven by echoload (Native/echoload.c) in its own process.</summary>
+    private static async Task<Measurement> NativeEchoAsync(ScenarioContext ctx, int connections, int messageSize, int inFlight)
+    {
+        double cpuStart = double.NaN, cpuEnd = double.NaN;
+        var result = await NativeLoadClient.RunAsync(
+            ctx, connections, messageSize, inFlight, () => cpuStart = ctx.MarkWindow(), () => cpuEnd = ctx.MarkWindow());
+
+        var cpu = cpuEnd - cpuStart;
+        var m = new Measurement { Errors = result.Errors - result.Mismatches, Mismatches = result.Mismatches, Note = result.FirstError };
+        m.Values["msgs_s"] = result.MessagesPerSecond;
+        m.Values["mib_s"] = result.MiBPerSecond;
+        m.Values["p50"] = result.P50;
+        m.Values["p90"] = result.P90;
+        m.Values["p99"] = result.P99;
+        m.Values["p999"] = result.P999;
+        m.Values["cpu_s_per_m"] = result.Messages > 0 ? cpu / (result.Messages / 1e6) : double.NaN;
+        m.Values["cpu_s_per_gib"] = result.Bytes > 0 ? cpu / (result.Bytes / GiB) : double.NaN;
+        m.Values["cpu_pct"] = result.Seconds > 0 ? cpu / result.Seconds * 100 : double.NaN;
         m.Values["alloc_b_per_msg"] = await ctx.AllocatedPerAsync(result.Messages);
         if (result.Messages == 0)
         {
