@@ -167,7 +167,9 @@ internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadP
     private void Release()
     {
         _socketTransport.Unbind();
+        _transport = _socketTransport;
         _tls = null;
+        _handshakePrefix = null;
         if (!Context.ConnectionPool.Return(this))
         {
             Dispose();
