@@ -18,19 +18,24 @@ public sealed partial class EchoFault : IEquatable<EchoFault>
 {
     private readonly string _text;
 
+    // One slot per kind of value; each type reads its own through a property named for what it means to that type.
+    private readonly TimeSpan _delay;
+    private readonly long _bytes;
+    private readonly TimeSpan? _after;
+
     private EchoFault(
         EchoFaultType type, TimeSpan delay = default, TimeSpan jitter = default, int minSize = 0, int maxSize = 0, long bytes = 0,
         EchoFaultClose closeMode = EchoFaultClose.Close, TimeSpan? after = null, double toxicity = 1, EchoTransport? targetTransport = null,
         EndPoint? targetEndPoint = null, long rate = 0)
     {
         Type = type;
-        Delay = delay;
+        _delay = delay;
         Jitter = jitter;
         MinSize = minSize;
         MaxSize = maxSize;
-        Bytes = bytes;
+        _bytes = bytes;
         CloseMode = closeMode;
-        After = after;
+        _after = after;
         Toxicity = toxicity;
         TargetTransport = targetTransport;
         TargetEndPoint = targetEndPoint;
@@ -41,13 +46,17 @@ public sealed partial class EchoFault : IEquatable<EchoFault>
     /// <summary>What the rule does.</summary>
     public EchoFaultType Type { get; }
 
-    /// <summary>
-    /// <see cref="EchoFaultType.Latency"/>: the delay of each echo after its bytes arrived. <see cref="EchoFaultType.Slice"/>:
-    /// the pause between two pieces. <see cref="EchoFaultType.SlowClose"/>: how long the server's close is held back.
-    /// <see cref="EchoFaultType.Reorder"/>: the longest a datagram waits for the next one before it is echoed anyway.
-    /// <see cref="TimeSpan.Zero"/> for the other types.
-    /// </summary>
-    public TimeSpan Delay { get; }
+    /// <summary><see cref="EchoFaultType.Latency"/>: the delay of each echo after its bytes arrived (<c>delay=</c>); <see cref="TimeSpan.Zero"/> for the other types.</summary>
+    public TimeSpan Delay => Type == EchoFaultType.Latency ? _delay : TimeSpan.Zero;
+
+    /// <summary><see cref="EchoFaultType.Slice"/>: the pause between two pieces of one echo (<c>delay=</c>); <see cref="TimeSpan.Zero"/> for the other types.</summary>
+    public TimeSpan PieceDelay => Type == EchoFaultType.Slice ? _delay : TimeSpan.Zero;
+
+    /// <summary><see cref="EchoFaultType.SlowClose"/>: how long the server's close is held back once the client closed (<c>delay=</c>); <see cref="TimeSpan.Zero"/> for the other types.</summary>
+    public TimeSpan CloseDelay => Type == EchoFaultType.SlowClose ? _delay : TimeSpan.Zero;
+
+    /// <summary><see cref="EchoFaultType.Reorder"/>: the longest a datagram waits for the next one before it is echoed anyway (<c>hold=</c>); <see cref="TimeSpan.Zero"/> for the other types.</summary>
+    public TimeSpan Hold => Type == EchoFaultType.Reorder ? _delay : TimeSpan.Zero;
 
     /// <summary><see cref="EchoFaultType.Latency"/>: each delay is drawn uniformly from <see cref="Delay"/> ± this (never below zero); zero otherwise.</summary>
     public TimeSpan Jitter { get; }
@@ -58,12 +67,14 @@ public sealed partial class EchoFault : IEquatable<EchoFault>
     /// <summary><see cref="EchoFaultType.Slice"/>: the largest piece in bytes; 0 otherwise.</summary>
     public int MaxSize { get; }
 
-    /// <summary>
-    /// <see cref="EchoFaultType.Limit"/>: the bytes echoed before the connection ends. <see cref="EchoFaultType.StallReads"/>:
-    /// the bytes read before reading stops. <see cref="EchoFaultType.Corrupt"/>: the mean number of echoed bytes per
-    /// flipped bit. 0 otherwise.
-    /// </summary>
-    public long Bytes { get; }
+    /// <summary><see cref="EchoFaultType.Limit"/>: the bytes echoed before the connection ends (<c>bytes=</c>); 0 for the other types.</summary>
+    public long ByteLimit => Type == EchoFaultType.Limit ? _bytes : 0;
+
+    /// <summary><see cref="EchoFaultType.StallReads"/>: the bytes read before reading stops (<c>after=</c>); 0 for the other types.</summary>
+    public long StallAfter => Type == EchoFaultType.StallReads ? _bytes : 0;
+
+    /// <summary><see cref="EchoFaultType.Corrupt"/>: the mean number of echoed bytes per flipped bit (<c>every=</c>); 0 for the other types.</summary>
+    public long CorruptEvery => Type == EchoFaultType.Corrupt ? _bytes : 0;
 
     /// <summary><see cref="EchoFaultType.Bandwidth"/>: the most bytes echoed per second on one connection; 0 otherwise.</summary>
     public long Rate { get; }
@@ -76,12 +87,11 @@ public sealed partial class EchoFault : IEquatable<EchoFault>
     /// </summary>
     public EchoFaultClose CloseMode { get; }
 
-    /// <summary>
-    /// <see cref="EchoFaultType.Reset"/>: the time from accept to the reset (zero: at once, before any echo).
-    /// <see cref="EchoFaultType.Blackhole"/>: the time from accept to a close, or <see langword="null"/> for never.
-    /// <see langword="null"/> for the other types.
-    /// </summary>
-    public TimeSpan? After { get; }
+    /// <summary><see cref="EchoFaultType.Reset"/>: the time from accept to the reset, zero for at once, before any echo (<c>after=</c>); <see cref="TimeSpan.Zero"/> for the other types.</summary>
+    public TimeSpan ResetAfter => Type == EchoFaultType.Reset ? _after.GetValueOrDefault() : TimeSpan.Zero;
+
+    /// <summary><see cref="EchoFaultType.Blackhole"/>: the time from accept to a close (FIN), or <see langword="null"/> for never (<c>close-after=</c>); <see langword="null"/> for the other types.</summary>
+    public TimeSpan? CloseAfter => Type == EchoFaultType.Blackhole ? _after : null;
 
     /// <summary>
     /// The fraction of connections (stream) or datagrams (UDP) the rule applies to, 0 to 1 (<c>toxicity=</c>), decided
@@ -319,5 +329,5 @@ public sealed partial class EchoFault : IEquatable<EchoFault>
 
     /// <summary>The same rule with other keys that every rule takes: <c>toxicity</c> and <c>on</c>.</summary>
     private EchoFault Copy(double toxicity, EchoTransport? targetTransport, EndPoint? targetEndPoint) =>
-        new(Type, Delay, Jitter, MinSize, MaxSize, Bytes, CloseMode, After, toxicity, targetTransport, targetEndPoint, Rate);
+        new(Type, _delay, Jitter, MinSize, MaxSize, _bytes, CloseMode, _after, toxicity, targetTransport, targetEndPoint, Rate);
 }

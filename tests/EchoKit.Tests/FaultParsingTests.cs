@@ -60,11 +60,11 @@ public class FaultParsingTests
         Assert.Equal((EchoFaultType.Latency, TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(10), 0.5, EchoTransport.Tcp),
             (latency.Type, latency.Delay, latency.Jitter, latency.Toxicity, latency.TargetTransport));
         var slice = EchoFault.Parse("slice:size=2-9");
-        Assert.Equal((2, 9, TimeSpan.Zero), (slice.MinSize, slice.MaxSize, slice.Delay));
+        Assert.Equal((2, 9, TimeSpan.Zero), (slice.MinSize, slice.MaxSize, slice.PieceDelay));
         Assert.Equal(EchoFaultClose.Reset, EchoFault.Refuse().CloseMode);
         Assert.Equal(EchoFaultClose.Close, EchoFault.Limit(1).CloseMode);
-        Assert.Null(EchoFault.Blackhole().After);
-        Assert.Equal(TimeSpan.Zero, EchoFault.Reset().After);
+        Assert.Null(EchoFault.Blackhole().CloseAfter);
+        Assert.Equal(TimeSpan.Zero, EchoFault.Reset().ResetAfter);
     }
 
     [Theory]
@@ -98,10 +98,10 @@ public class FaultParsingTests
         Assert.Equal(256 * 1024, EchoFault.Bandwidth(256 * 1024).Rate);
         Assert.Equal(EchoFault.Parse("slow-close:delay=1s"), EchoFault.SlowClose(TimeSpan.FromSeconds(1)));
         Assert.Equal(EchoFault.Parse("stall-reads:after=64KiB"), EchoFault.StallReads(64 * 1024));
-        Assert.Equal(4096, EchoFault.Corrupt().Bytes);
+        Assert.Equal(4096, EchoFault.Corrupt().CorruptEvery);
         Assert.Equal(EchoFault.Parse("drop:toxicity=0.1"), EchoFault.Drop().WithToxicity(0.1));
         Assert.Equal(EchoFault.Parse("duplicate:on=udp"), EchoFault.Duplicate().WithTarget(EchoTransport.Udp));
-        Assert.Equal(TimeSpan.FromMilliseconds(100), EchoFault.Reorder().Delay);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), EchoFault.Reorder().Hold);
         Assert.Throws<ArgumentOutOfRangeException>(() => EchoFault.Bandwidth(0));
         Assert.Throws<ArgumentOutOfRangeException>(() => EchoFault.SlowClose(TimeSpan.Zero));
         Assert.Throws<ArgumentOutOfRangeException>(() => EchoFault.Corrupt(0));

@@ -8,7 +8,7 @@ internal sealed class BlackholeFaultStage(EchoFault rule) : StreamFaultStage(rul
 
     public override void OnStart(ref FaultDeadline deadline)
     {
-        if (Rule.After is { } closeAfter)
+        if (Rule.CloseAfter is { } closeAfter)
         {
             deadline.CloseAfter(FaultClock.Ticks(closeAfter));
         }

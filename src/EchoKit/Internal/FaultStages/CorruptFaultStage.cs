@@ -3,7 +3,7 @@ namespace EchoKit.Internal;
 /// <summary><c>corrupt</c>: flips one bit in roughly every <c>every</c> echoed bytes, at positions drawn from the seed; once per received byte, before the first piece.</summary>
 internal sealed class CorruptFaultStage(EchoFault rule) : StreamFaultStage(rule)
 {
-    private readonly long _every = rule.Bytes;
+    private readonly long _every = rule.CorruptEvery;
     private long _left;
 
     /// <summary>Last: it flips only bytes that will be echoed.</summary>

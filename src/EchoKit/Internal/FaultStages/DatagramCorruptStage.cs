@@ -9,7 +9,7 @@ internal sealed class DatagramCorruptStage : IDatagramStage
     public EchoFaultType Type => EchoFaultType.Corrupt;
 
     /// <inheritdoc/>
-    public bool Apply(EchoFault rule, ref Datagram datagram) => Corrupt(datagram.Payload, datagram.Key, rule.Bytes) > 0;
+    public bool Apply(EchoFault rule, ref Datagram datagram) => Corrupt(datagram.Payload, datagram.Key, rule.CorruptEvery) > 0;
 
     /// <summary>
     /// Flips one bit in each of some bytes of <paramref name="payload"/>, each byte with probability 1 /

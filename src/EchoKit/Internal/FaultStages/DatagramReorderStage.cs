@@ -17,7 +17,7 @@ internal sealed class DatagramReorderStage : IDatagramStage
             return false;
         }
 
-        datagram.WaitForNext = Math.Max(1, FaultClock.Ticks(rule.Delay));
+        datagram.WaitForNext = Math.Max(1, FaultClock.Ticks(rule.Hold));
         return true;
     }
 }

@@ -3,7 +3,7 @@ namespace EchoKit.Internal;
 /// <summary><c>limit</c>: echoes the rule's bytes, then ends the connection: FIN after a drain (<c>then=close</c>) or RST (<c>then=reset</c>).</summary>
 internal sealed class LimitFaultStage(EchoFault rule) : StreamFaultStage(rule)
 {
-    private long _left = rule.Bytes;
+    private long _left = rule.ByteLimit;
 
     public override void OnReceived(ref FaultedEcho echo, ref FaultRandom random)
     {

@@ -38,18 +38,18 @@ internal static class FaultTypes
         FaultTypeInfo.Of(
             EchoFaultType.Slice, "slice", Stream, appliesLive: true,
             SizeRange("size", f => (f.MinSize, f.MaxSize)),
-            Time("delay", f => f.Delay),
+            Time("delay", f => f.PieceDelay),
             (size, delay) => EchoFault.Slice(size.Min, size.Max, delay),
             stage: rule => new SliceFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.Limit, "limit", Stream, appliesLive: false,
-            Size("bytes", f => f.Bytes, 1, "must be at least 1 byte (refuse ends a connection before any byte)", required: true),
+            Size("bytes", f => f.ByteLimit, 1, "must be at least 1 byte (refuse ends a connection before any byte)", required: true),
             CloseMode("then", f => f.CloseMode, EchoFaultClose.Close),
             EchoFault.Limit,
             stage: rule => new LimitFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.Reset, "reset", Stream, appliesLive: false,
-            Time("after", f => f.After.GetValueOrDefault()),
+            Time("after", f => f.ResetAfter),
             EchoFault.Reset,
             stage: rule => new ResetFaultStage(rule)),
         FaultTypeInfo.Of(
@@ -59,7 +59,7 @@ internal static class FaultTypes
             stage: rule => new RefuseFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.Blackhole, "blackhole", Stream, appliesLive: true,
-            TimeOrNever("close-after", f => f.After, "must be more than zero (leave it out for never)"),
+            TimeOrNever("close-after", f => f.CloseAfter, "must be more than zero (leave it out for never)"),
             EchoFault.Blackhole,
             stage: rule => new BlackholeFaultStage(rule)),
         FaultTypeInfo.Of(
@@ -69,24 +69,24 @@ internal static class FaultTypes
             stage: rule => new BandwidthFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.SlowClose, "slow-close", Stream, appliesLive: false,
-            Time("delay", f => f.Delay, required: true, zero: "must be more than zero"),
+            Time("delay", f => f.CloseDelay, required: true, zero: "must be more than zero"),
             EchoFault.SlowClose,
             stage: rule => new SlowCloseFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.StallReads, "stall-reads", Stream, appliesLive: true,
-            Size("after", f => f.Bytes, 0, "must be zero or more"),
+            Size("after", f => f.StallAfter, 0, "must be zero or more"),
             EchoFault.StallReads,
             stage: rule => new StallReadsFaultStage(rule)),
         FaultTypeInfo.Of(
             EchoFaultType.Corrupt, "corrupt", StreamAndDatagram, appliesLive: true,
-            Size("every", f => f.Bytes, 1, "must be at least 1 byte", absent: DefaultCorruptEvery),
+            Size("every", f => f.CorruptEvery, 1, "must be at least 1 byte", absent: DefaultCorruptEvery),
             EchoFault.Corrupt,
             stage: rule => new CorruptFaultStage(rule)),
         FaultTypeInfo.Of(EchoFaultType.Drop, "drop", Datagram, appliesLive: false, EchoFault.Drop),
         FaultTypeInfo.Of(EchoFaultType.Duplicate, "duplicate", Datagram, appliesLive: false, EchoFault.Duplicate),
         FaultTypeInfo.Of(
             EchoFaultType.Reorder, "reorder", Datagram, appliesLive: false,
-            Time("hold", f => f.Delay, absent: DefaultReorderHold, zero: "must be more than zero"),
+            Time("hold", f => f.Hold, absent: DefaultReorderHold, zero: "must be more than zero"),
             hold => EchoFault.Reorder(hold)),
     ];
 
