@@ -19,14 +19,9 @@ public static partial class LoadClient
     /// <returns>What was measured.</returns>
     public static async Task<UdpEchoLoadResult> RunUdpEchoAsync(UdpEchoLoadOptions options, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        var pattern = new MessagePattern(options.MessageSize);
-        var run = new EchoRunState();
-        var openErrors = new ErrorCollector();
-        var live = new UdpLiveCounters(options.MessageSize, openErrors);
-        options.Progress?.Attach(live);
-
+        var (pattern, run) = Begin(options);
+        var live = LiveLoadCounters.AttachTo(options.Progress, options.MessageSize);
+        var openErrors = live.OpenErrors;
         var flows = new List<UdpLoadFlow>(options.Flows);
         var flowNumbers = new List<int>(options.Flows);
         var failedFlows = 0;
@@ -40,7 +35,7 @@ public static partial class LoadClient
             }
         }
 
-        live.SetFlows(flows);
+        live.SetStreams(flows);
         var elapsed = TimeSpan.Zero;
         if (flows.Count > 0)
         {
@@ -49,18 +44,11 @@ public static partial class LoadClient
             var sweeper = SweepLostAsync(flows, options.LossTimeout, stopSweeping.Token);
             try
             {
-                elapsed = await run.MeasureAsync(
-                    options.Warmup, options.Duration, options.MeasurementStarted, options.MeasurementEnded, allFailed.Task, cancellationToken).ConfigureAwait(false);
+                elapsed = await run.MeasureAsync(options, allFailed.Task, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
-                run.Recording = false;
-                run.Stopping = true;
-                foreach (var flow in flows)
-                {
-                    flow.Wake();
-                }
-
+                run.Stop(flows);
                 if (!cancellationToken.IsCancellationRequested)
                 {
                     // Twice the timeout: a flow whose receive loop lags gets that long (UdpLoadFlow.ExpireLost).
@@ -79,28 +67,13 @@ public static partial class LoadClient
         }
 
         var tally = new LoadTally();
-        tally.AddErrors(openErrors.Count, openErrors.First);
-        long messages = 0, sent = 0, lost = 0, outOfWindow = 0;
-        for (var i = 0; i < flows.Count; i++)
-        {
-            var flow = flows[i];
-            tally.Add(flow.Histogram, flow.VerifiedSoFar, flow.Mismatches);
-            messages += flow.Messages;
-            sent += flow.SentSoFar;
-            lost += flow.LostSoFar;
-            outOfWindow += flow.OutOfWindow;
-            if (flow.Error is { } error)
-            {
-                tally.AddErrors(1, $"flow {flowNumbers[i]}: {error}");
-            }
-        }
-
+        var messages = tally.AddStreams(openErrors, flows, i => $"flow {flowNumbers[i]}");
         return new UdpEchoLoadResult(elapsed, tally, messages, options.MessageSize)
         {
             FlowsOpened = flows.Count,
-            DatagramsSent = sent,
-            DatagramsLost = lost,
-            OutOfWindow = outOfWindow,
+            DatagramsSent = flows.Sum(f => f.SentSoFar),
+            DatagramsLost = flows.Sum(f => f.LostSoFar),
+            OutOfWindow = flows.Sum(f => f.OutOfWindow),
         };
 
         void OnFlowFailed()

@@ -21,15 +21,11 @@ public static partial class LoadClient
     /// <returns>What was measured.</returns>
     public static async Task<EchoLoadResult> RunEchoAsync(EchoLoadOptions options, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        var pattern = new MessagePattern(options.MessageSize);
-        var run = new EchoRunState();
+        var (pattern, run) = Begin(options);
         var sockets = new Socket?[options.Connections];
         var greetings = new System.Collections.Concurrent.ConcurrentDictionary<string, int>(StringComparer.Ordinal);
-        var connectErrors = new ErrorCollector();
-        var live = new TcpLiveCounters(options.MessageSize, connectErrors);
-        options.Progress?.Attach(live);
+        var live = LiveLoadCounters.AttachTo(options.Progress, options.MessageSize);
+        var connectErrors = live.OpenErrors;
         await LoopbackSocket.ForEachAsync(options.Connections, options.ConnectConcurrency, async i =>
         {
             try
@@ -59,7 +55,7 @@ public static partial class LoadClient
             }
         }
 
-        live.SetConnections(connections);
+        live.SetStreams(connections);
 
         var elapsed = TimeSpan.Zero;
         try
@@ -69,18 +65,11 @@ public static partial class LoadClient
                 var tasks = connections.Select(c => Task.Run(c.RunAsync)).ToArray();
                 try
                 {
-                    elapsed = await run.MeasureAsync(
-                        options.Warmup, options.Duration, options.MeasurementStarted, options.MeasurementEnded, endEarly: null, cancellationToken).ConfigureAwait(false);
+                    elapsed = await run.MeasureAsync(options, endEarly: null, cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {
-                    run.Recording = false;
-                    run.Stopping = true;
-                    foreach (var connection in connections)
-                    {
-                        connection.Wake();
-                    }
-
+                    run.Stop(connections);
                     await DrainAsync(tasks, connections, options.DrainTimeout).ConfigureAwait(false);
                 }
             }
@@ -99,28 +88,14 @@ public static partial class LoadClient
         }
 
         var tally = new LoadTally();
-        tally.AddErrors(connectErrors.Count, connectErrors.First);
-        long messages = 0, failedEchoes = 0, reconnections = 0, failedConnects = 0;
-        foreach (var connection in connections)
-        {
-            tally.Add(connection.Histogram, connection.Verified, connection.Mismatches);
-            messages += connection.Messages;
-            failedEchoes += connection.FailedEchoes;
-            reconnections += connection.Reconnections;
-            failedConnects += connection.FailedConnects;
-            if (connection.Error is { } error)
-            {
-                tally.AddErrors(1, $"connection {connections.IndexOf(connection)}: {error}");
-            }
-        }
-
+        var messages = tally.AddStreams(connectErrors, connections, i => $"connection {i}");
         return new EchoLoadResult(elapsed, tally, messages, options.MessageSize)
         {
             ConnectionsOpened = connections.Count,
             Greetings = greetings.ToDictionary(StringComparer.Ordinal),
-            FailedEchoes = failedEchoes,
-            Reconnections = reconnections,
-            FailedConnects = failedConnects,
+            FailedEchoes = connections.Sum(c => c.FailedEchoes),
+            Reconnections = connections.Sum(c => c.Reconnections),
+            FailedConnects = connections.Sum(c => c.FailedConnects),
         };
 
         // Connects (with the PROXY header and the greeting when asked for): the first time and at each reconnection.
@@ -156,10 +131,7 @@ public static partial class LoadClient
     /// <returns>What was measured.</returns>
     public static async Task<ChurnResult> RunChurnAsync(ChurnOptions options, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        var pattern = new MessagePattern(options.MessageSize);
-        var run = new EchoRunState();
+        var (pattern, run) = Begin(options);
         using var abort = new CancellationTokenSource();
         var workers = new ChurnWorker[options.Concurrency];
         for (var i = 0; i < workers.Length; i++)
@@ -171,13 +143,11 @@ public static partial class LoadClient
         var elapsed = TimeSpan.Zero;
         try
         {
-            elapsed = await run.MeasureAsync(
-                options.Warmup, options.Duration, options.MeasurementStarted, options.MeasurementEnded, endEarly: null, cancellationToken).ConfigureAwait(false);
+            elapsed = await run.MeasureAsync(options, endEarly: null, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            run.Recording = false;
-            run.Stopping = true;
+            run.Stop();
             var all = Task.WhenAll(tasks);
             if (await Task.WhenAny(all, Task.Delay(options.ConnectTimeout + TimeSpan.FromSeconds(5), CancellationToken.None)).ConfigureAwait(false) != all)
             {
@@ -318,6 +288,14 @@ public static partial class LoadClient
                 }
             }
         }
+    }
+
+    /// <summary>What every timed load starts with: its options checked, its messages, its run.</summary>
+    private static (MessagePattern Pattern, EchoRunState Run) Begin(TimedLoadOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return (new MessagePattern(options.MessageSize), new EchoRunState());
     }
 
     private static async Task DrainAsync(Task[] tasks, List<EchoLoadConnection> connections, TimeSpan drainTimeout)

@@ -9,33 +9,23 @@ namespace EchoKit.LoadGenerator.Internal;
 /// histogram are allocated once; the steady state allocates nothing (at a constant rate, a timer wait when ahead of
 /// the schedule). With a reconnect function, a socket the server ends is replaced and the load goes on.
 /// </summary>
-internal sealed class EchoLoadConnection : IDisposable
+internal sealed class EchoLoadConnection : EchoLoadStream, IDisposable
 {
     private readonly Func<ValueTask<Socket>>? _reconnect;
     private readonly double _ticksPerMessage;
     private readonly double _phase;
     private Socket _socket;
-    private readonly int _id;
-    private readonly EchoRunState _run;
-    private readonly MessagePattern _pattern;
-    private readonly int _size;
-    private readonly int _inFlight;
-    private readonly byte[] _sendBuffer;
     private readonly byte[] _receiveBuffer;
-    private readonly long[] _sentAt;
-    private readonly AsyncSignal _signal = new();
     private int _credits;
     private long _sent;
     private long _nextToSend;
     private long _received;
-    private long _verified;
     private int _receivedInMessage;
     private bool _currentMismatched;
     private volatile bool _senderDone;
     private bool _protocolError;
     private long _scheduleStart;
     private long _scheduled;
-    private string? _error;
 
     /// <param name="socket">The first socket, connected (and its prologue done).</param>
     /// <param name="id">The connection's number, which the message pattern depends on.</param>
@@ -48,36 +38,20 @@ internal sealed class EchoLoadConnection : IDisposable
     public EchoLoadConnection(
         Socket socket, int id, EchoRunState run, MessagePattern pattern, int messagesInFlight,
         Func<ValueTask<Socket>>? reconnect = null, double? messagesPerSecond = null, double phase = 0)
+        : base(id, run, pattern, messagesInFlight)
     {
         _socket = socket;
         _reconnect = reconnect;
         _ticksPerMessage = messagesPerSecond is { } rate ? Stopwatch.Frequency / rate : 0;
         _phase = phase;
-        _id = id;
-        _run = run;
-        _pattern = pattern;
-        _size = pattern.MessageSize;
-        _inFlight = messagesInFlight;
         _credits = messagesInFlight;
-        _sendBuffer = GC.AllocateUninitializedArray<byte>(_size * messagesInFlight, pinned: true);
-        _receiveBuffer = GC.AllocateUninitializedArray<byte>(Math.Clamp(_size * messagesInFlight, 4096, 256 * 1024), pinned: true);
-        _sentAt = new long[messagesInFlight];
+        _receiveBuffer = GC.AllocateUninitializedArray<byte>(Math.Clamp(Size * messagesInFlight, 4096, 256 * 1024), pinned: true);
     }
 
-    public LatencyHistogram Histogram { get; } = new();
+    /// <summary>For progress, the messages verified: a TCP message is never lost (<see cref="LoadProgress.Sent"/>).</summary>
+    public override long SentSoFar => VerifiedSoFar;
 
-    /// <summary>Messages completed while recording.</summary>
-    public long Messages { get; private set; }
-
-    /// <summary>Messages completed at any time.</summary>
-    public long Verified => _verified;
-
-    /// <summary><see cref="Verified"/>, read from another thread while the receive loop runs (a plain field it alone writes).</summary>
-    public long VerifiedSoFar => Volatile.Read(ref _verified);
-
-    public long Mismatches { get; private set; }
-
-    public string? Error => Volatile.Read(ref _error);
+    public override long LostSoFar => 0;
 
     /// <summary>Messages sent on a socket the server then closed or reset before echoing them whole (with reconnect).</summary>
     public long FailedEchoes { get; private set; }
@@ -104,9 +78,9 @@ internal sealed class EchoLoadConnection : IDisposable
             // The server closed or reset this socket (or the drain gave up on it): what it had not echoed whole is lost,
             // the rest is not an error, even while the run stops.
             FailedEchoes += Volatile.Read(ref _sent) - _received;
-            Volatile.Write(ref _error, null);
+            ClearError();
             _socket.Dispose();
-            if (_run.Stopping || !await ReconnectAsync().ConfigureAwait(false))
+            if (Run.Stopping || !await ReconnectAsync().ConfigureAwait(false))
             {
                 return;
             }
@@ -121,13 +95,13 @@ internal sealed class EchoLoadConnection : IDisposable
     private async Task<bool> ReconnectAsync()
     {
         var failures = 0;
-        while (!_run.Stopping)
+        while (!Run.Stopping)
         {
             try
             {
                 var socket = await _reconnect!().ConfigureAwait(false);
                 _socket = socket;
-                _credits = _inFlight;
+                _credits = InFlight;
                 _sent = _nextToSend = _received = 0;
                 _receivedInMessage = 0;
                 _currentMismatched = false;
@@ -145,15 +119,12 @@ internal sealed class EchoLoadConnection : IDisposable
         return false;
     }
 
-    /// <summary>Wakes the send loop so it sees <see cref="EchoRunState.Stopping"/>.</summary>
-    public void Wake() => _signal.Set();
-
     public void Fail(string message)
     {
-        if (Interlocked.CompareExchange(ref _error, message, null) is null)
+        if (TrySetError(message))
         {
             _socket.Dispose();
-            _signal.Set();
+            Signal.Set();
         }
     }
 
@@ -161,12 +132,12 @@ internal sealed class EchoLoadConnection : IDisposable
     {
         try
         {
-            while (!_run.Stopping && Error is null)
+            while (!Run.Stopping && Error is null)
             {
                 var count = Interlocked.Exchange(ref _credits, 0);
                 if (count == 0)
                 {
-                    await _signal.WaitAsync().ConfigureAwait(false);
+                    await Signal.WaitAsync().ConfigureAwait(false);
                     continue;
                 }
 
@@ -191,21 +162,21 @@ internal sealed class EchoLoadConnection : IDisposable
                 var first = _nextToSend;
                 for (var i = 0; i < count; i++)
                 {
-                    _pattern.Write(_id, first + i, _sendBuffer.AsSpan(i * _size, _size));
+                    Pattern.Write(Id, first + i, SendBuffer.AsSpan(i * Size, Size));
                 }
 
                 for (var i = 0; i < count; i++)
                 {
                     // At a constant rate a message's latency runs from when it was due (coordinated omission), or
                     // from now when it leaves early (within the send-ahead).
-                    _sentAt[(first + i) % _inFlight] = _ticksPerMessage > 0 ? Math.Min(DueAt(_scheduled + i), now) : now;
+                    SentAt[(first + i) % InFlight] = _ticksPerMessage > 0 ? Math.Min(DueAt(_scheduled + i), now) : now;
                 }
 
                 _scheduled += count;
 
                 _nextToSend = first + count;
                 Volatile.Write(ref _sent, _nextToSend);
-                await LoopbackSocket.SendAllAsync(_socket, _sendBuffer.AsMemory(0, count * _size)).ConfigureAwait(false);
+                await LoopbackSocket.SendAllAsync(_socket, SendBuffer.AsMemory(0, count * Size)).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
@@ -274,7 +245,7 @@ internal sealed class EchoLoadConnection : IDisposable
                 if (completed > 0)
                 {
                     Interlocked.Add(ref _credits, completed);
-                    _signal.Set();
+                    Signal.Set();
                 }
             }
         }
@@ -288,7 +259,7 @@ internal sealed class EchoLoadConnection : IDisposable
     private int Consume(ReadOnlySpan<byte> data)
     {
         var now = Stopwatch.GetTimestamp();
-        var recording = _run.Recording;
+        var recording = Run.Recording;
         var completed = 0;
         while (!data.IsEmpty)
         {
@@ -300,15 +271,15 @@ internal sealed class EchoLoadConnection : IDisposable
                 return -1;
             }
 
-            var take = Math.Min(_size - _receivedInMessage, data.Length);
-            if (!_pattern.Verify(_id, _received, _receivedInMessage, data[..take]))
+            var take = Math.Min(Size - _receivedInMessage, data.Length);
+            if (!Pattern.Verify(Id, _received, _receivedInMessage, data[..take]))
             {
                 _currentMismatched = true;
             }
 
             _receivedInMessage += take;
             data = data[take..];
-            if (_receivedInMessage == _size)
+            if (_receivedInMessage == Size)
             {
                 if (_currentMismatched)
                 {
@@ -316,11 +287,11 @@ internal sealed class EchoLoadConnection : IDisposable
                     _currentMismatched = false;
                 }
 
-                _verified++;
+                CountVerified();
                 if (recording)
                 {
                     Messages++;
-                    Histogram.Record(now - _sentAt[_received % _inFlight]);
+                    Histogram.Record(now - SentAt[_received % InFlight]);
                 }
 
                 _received++;

@@ -22,26 +22,43 @@ internal sealed class EchoRunState
     }
 
     /// <summary>
-    /// Runs the warm-up, then the measured window with <see cref="Recording"/> on, and returns the window's length.
-    /// <paramref name="endEarly"/> (for example: every UDP flow failed) cuts either phase short; a run that ends
-    /// during the warm-up measures nothing.
+    /// Runs the warm-up, then the measured window with <see cref="Recording"/> on, and returns the window's length;
+    /// calls <see cref="TimedLoadOptions.MeasurementStarted"/> and <see cref="TimedLoadOptions.MeasurementEnded"/> at
+    /// its edges. <paramref name="endEarly"/> (for example: every UDP flow failed) cuts either phase short; a run that
+    /// ends during the warm-up measures nothing.
     /// </summary>
-    public async Task<TimeSpan> MeasureAsync(
-        TimeSpan warmup, TimeSpan duration, Action? started, Action? ended, Task? endEarly, CancellationToken cancellationToken)
+    public async Task<TimeSpan> MeasureAsync(TimedLoadOptions options, Task? endEarly, CancellationToken cancellationToken)
     {
-        if (!await WaitAsync(warmup, endEarly, cancellationToken).ConfigureAwait(false))
+        if (!await WaitAsync(options.Warmup, endEarly, cancellationToken).ConfigureAwait(false))
         {
             return TimeSpan.Zero;
         }
 
         Recording = true;
         var start = Stopwatch.GetTimestamp();
-        started?.Invoke();
-        await WaitAsync(duration, endEarly, cancellationToken).ConfigureAwait(false);
+        options.MeasurementStarted?.Invoke();
+        await WaitAsync(options.Duration, endEarly, cancellationToken).ConfigureAwait(false);
         Recording = false;
         var elapsed = Stopwatch.GetElapsedTime(start);
-        ended?.Invoke();
+        options.MeasurementEnded?.Invoke();
         return elapsed;
+    }
+
+    /// <summary>Ends the run, however the measurement ended: nothing more is recorded, and the senders stop.</summary>
+    public void Stop()
+    {
+        Recording = false;
+        Stopping = true;
+    }
+
+    /// <summary><see cref="Stop()"/>, and wakes each stream's send loop so it sees <see cref="Stopping"/> at once.</summary>
+    public void Stop(IEnumerable<EchoLoadStream> streams)
+    {
+        Stop();
+        foreach (var stream in streams)
+        {
+            stream.Wake();
+        }
     }
 
     /// <summary>Waits <paramref name="delay"/> unless <paramref name="endEarly"/> completes first; false if it did.</summary>

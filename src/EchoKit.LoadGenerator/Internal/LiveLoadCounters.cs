@@ -14,74 +14,45 @@ internal interface ILiveLoadCounters
     long Lost { get; }
 }
 
-/// <summary>Live counters of a TCP echo run: connect errors, then the connections once they are open.</summary>
-internal sealed class TcpLiveCounters(int messageSize, ErrorCollector connectErrors) : ILiveLoadCounters
+/// <summary>
+/// Live counters of an echo run, TCP or UDP: the connections or flows that could not be opened
+/// (<see cref="OpenErrors"/>), then those that were, once they are.
+/// </summary>
+internal sealed class LiveLoadCounters : ILiveLoadCounters
 {
-    private volatile EchoLoadConnection[] _connections = [];
+    private volatile EchoLoadStream[] _streams = [];
 
-    public int MessageSize => messageSize;
+    private LiveLoadCounters(int messageSize) => MessageSize = messageSize;
 
-    public long Messages
+    public int MessageSize { get; }
+
+    /// <summary>The connections or flows that could not be opened.</summary>
+    public ErrorCollector OpenErrors { get; } = new();
+
+    public long Messages => Sum(static s => s.VerifiedSoFar);
+
+    public long Sent => Sum(static s => s.SentSoFar);
+
+    public long Errors => OpenErrors.Count + Sum(static s => s.Error is null ? 0 : 1);
+
+    public long Lost => Sum(static s => s.LostSoFar);
+
+    /// <summary>New counters for a run of <paramref name="messageSize"/>-byte messages, read through <paramref name="progress"/> when given.</summary>
+    public static LiveLoadCounters AttachTo(LoadProgress? progress, int messageSize)
     {
-        get
-        {
-            long sum = 0;
-            foreach (var connection in _connections)
-            {
-                sum += connection.VerifiedSoFar;
-            }
-
-            return sum;
-        }
+        var counters = new LiveLoadCounters(messageSize);
+        progress?.Attach(counters);
+        return counters;
     }
 
-    public long Sent => Messages;
+    public void SetStreams(IEnumerable<EchoLoadStream> streams) => _streams = [.. streams];
 
-    public long Errors
-    {
-        get
-        {
-            var failed = connectErrors.Count;
-            foreach (var connection in _connections)
-            {
-                if (connection.Error is not null)
-                {
-                    failed++;
-                }
-            }
-
-            return failed;
-        }
-    }
-
-    public long Lost => 0;
-
-    public void SetConnections(IEnumerable<EchoLoadConnection> connections) => _connections = [.. connections];
-}
-
-/// <summary>Live counters of a UDP echo run: flows that could not be opened, then the open flows.</summary>
-internal sealed class UdpLiveCounters(int messageSize, ErrorCollector openErrors) : ILiveLoadCounters
-{
-    private volatile UdpLoadFlow[] _flows = [];
-
-    public int MessageSize => messageSize;
-
-    public long Messages => Sum(static f => f.VerifiedSoFar);
-
-    public long Sent => Sum(static f => f.SentSoFar);
-
-    public long Errors => openErrors.Count + Sum(static f => f.Error is null ? 0 : 1);
-
-    public long Lost => Sum(static f => f.LostSoFar);
-
-    public void SetFlows(IEnumerable<UdpLoadFlow> flows) => _flows = [.. flows];
-
-    private long Sum(Func<UdpLoadFlow, long> counter)
+    private long Sum(Func<EchoLoadStream, long> counter)
     {
         long sum = 0;
-        foreach (var flow in _flows)
+        foreach (var stream in _streams)
         {
-            sum += counter(flow);
+            sum += counter(stream);
         }
 
         return sum;

@@ -11,7 +11,7 @@ namespace EchoKit.LoadGenerator.Internal;
 /// (<see cref="ExpireLost"/>) frees the slots whose datagram was not echoed within the loss timeout. Buffers are
 /// allocated once; slot state changes under a lock the two loops and the sweeper share, never per byte.
 /// </summary>
-internal sealed class UdpLoadFlow
+internal sealed class UdpLoadFlow : EchoLoadStream
 {
     private const long NeverUsed = -1;
 
@@ -19,45 +19,29 @@ internal sealed class UdpLoadFlow
     private const long NotSentYet = long.MaxValue;
 
     private readonly Socket _socket;
-    private readonly int _id;
     private readonly IPEndPoint _remote;
-    private readonly EchoRunState _run;
-    private readonly MessagePattern _pattern;
     private readonly Action _failed;
-    private readonly int _size;
-    private readonly int _inFlight;
-    private readonly byte[] _sendBuffer;
     private readonly byte[] _receiveBuffer;
     private readonly long[] _sequence;
-    private readonly long[] _sentAt;
     private readonly SlotState[] _state;
     private readonly int[] _free;
     private readonly int[] _batch;
     private readonly Lock _lock = new();
-    private readonly AsyncSignal _signal = new();
     private int _freeCount;
     private int _outstanding;
     private long _sent;
-    private long _verified;
     private long _lost;
     private volatile bool _senderDone;
     private volatile bool _closing;
-    private string? _error;
 
     public UdpLoadFlow(Socket socket, int id, IPEndPoint remote, EchoRunState run, MessagePattern pattern, int messagesInFlight, Action failed)
+        : base(id, run, pattern, messagesInFlight)
     {
         _socket = socket;
-        _id = id;
         _remote = remote;
-        _run = run;
-        _pattern = pattern;
         _failed = failed;
-        _size = pattern.MessageSize;
-        _inFlight = messagesInFlight;
-        _sendBuffer = GC.AllocateUninitializedArray<byte>(_size * messagesInFlight, pinned: true);
-        _receiveBuffer = GC.AllocateUninitializedArray<byte>(_size + 1, pinned: true);   // + 1: a longer echo shows as longer
+        _receiveBuffer = GC.AllocateUninitializedArray<byte>(Size + 1, pinned: true);   // + 1: a longer echo shows as longer
         _sequence = new long[messagesInFlight];
-        _sentAt = new long[messagesInFlight];
         _state = new SlotState[messagesInFlight];
         _free = new int[messagesInFlight];
         _batch = new int[messagesInFlight];
@@ -83,22 +67,11 @@ internal sealed class UdpLoadFlow
         NeverSent,
     }
 
-    public LatencyHistogram Histogram { get; } = new();
-
-    /// <summary>Datagrams echoed intact while recording.</summary>
-    public long Messages { get; private set; }
-
-    public long Mismatches { get; private set; }
-
     public long OutOfWindow { get; private set; }
 
-    public long SentSoFar => Volatile.Read(ref _sent);
+    public override long SentSoFar => Volatile.Read(ref _sent);
 
-    public long VerifiedSoFar => Volatile.Read(ref _verified);
-
-    public long LostSoFar => Volatile.Read(ref _lost);
-
-    public string? Error => Volatile.Read(ref _error);
+    public override long LostSoFar => Volatile.Read(ref _lost);
 
     /// <summary>Whether every datagram sent has been echoed or declared lost (or the flow failed), after the sender stopped.</summary>
     public bool Settled => Error is not null || (_senderDone && Volatile.Read(ref _outstanding) == 0);
@@ -110,15 +83,12 @@ internal sealed class UdpLoadFlow
         await receive.ConfigureAwait(false);
     }
 
-    /// <summary>Wakes the send loop so it sees <see cref="EchoRunState.Stopping"/>.</summary>
-    public void Wake() => _signal.Set();
-
     /// <summary>Closes the socket at the end of the run, which ends the receive loop without an error.</summary>
     public void Close()
     {
         _closing = true;
         _socket.Dispose();
-        _signal.Set();
+        Signal.Set();
     }
 
     /// <summary>
@@ -140,9 +110,9 @@ internal sealed class UdpLoadFlow
         var expired = 0;
         lock (_lock)
         {
-            for (var slot = 0; slot < _inFlight; slot++)
+            for (var slot = 0; slot < InFlight; slot++)
             {
-                if (_state[slot] == SlotState.Outstanding && now - Volatile.Read(ref _sentAt[slot]) >= deadline)
+                if (_state[slot] == SlotState.Outstanding && now - Volatile.Read(ref SentAt[slot]) >= deadline)
                 {
                     _state[slot] = SlotState.Free;
                     _free[_freeCount++] = slot;
@@ -156,7 +126,7 @@ internal sealed class UdpLoadFlow
 
         if (expired > 0)
         {
-            _signal.Set();
+            Signal.Set();
         }
     }
 
@@ -164,9 +134,9 @@ internal sealed class UdpLoadFlow
     {
         lock (_lock)
         {
-            for (var slot = 0; slot < _inFlight; slot++)
+            for (var slot = 0; slot < InFlight; slot++)
             {
-                if (_state[slot] == SlotState.Outstanding && now - Volatile.Read(ref _sentAt[slot]) >= ticks)
+                if (_state[slot] == SlotState.Outstanding && now - Volatile.Read(ref SentAt[slot]) >= ticks)
                 {
                     return true;
                 }
@@ -190,9 +160,9 @@ internal sealed class UdpLoadFlow
 
     private void Fail(string message)
     {
-        if (Interlocked.CompareExchange(ref _error, message, null) is null)
+        if (TrySetError(message))
         {
-            _signal.Set();
+            Signal.Set();
             _failed();
         }
     }
@@ -206,21 +176,21 @@ internal sealed class UdpLoadFlow
     {
         try
         {
-            while (!_run.Stopping && Error is null)
+            while (!Run.Stopping && Error is null)
             {
                 var count = TakeFreeSlots();
                 if (count == 0)
                 {
-                    await _signal.WaitAsync().ConfigureAwait(false);
+                    await Signal.WaitAsync().ConfigureAwait(false);
                     continue;
                 }
 
                 for (var i = 0; i < count; i++)
                 {
                     var slot = _batch[i];
-                    var datagram = _sendBuffer.AsMemory(slot * _size, _size);
-                    _pattern.Write(_id, _sequence[slot], datagram.Span);
-                    Volatile.Write(ref _sentAt[slot], Stopwatch.GetTimestamp());
+                    var datagram = SendBuffer.AsMemory(slot * Size, Size);
+                    Pattern.Write(Id, _sequence[slot], datagram.Span);
+                    Volatile.Write(ref SentAt[slot], Stopwatch.GetTimestamp());
                     await _socket.SendAsync(datagram, SocketFlags.None).ConfigureAwait(false);
                     Volatile.Write(ref _sent, _sent + 1);
                 }
@@ -250,9 +220,9 @@ internal sealed class UdpLoadFlow
             {
                 var slot = _free[--_freeCount];
                 _batch[i] = slot;
-                _sequence[slot] = _sequence[slot] == NeverUsed ? slot : _sequence[slot] + _inFlight;
+                _sequence[slot] = _sequence[slot] == NeverUsed ? slot : _sequence[slot] + InFlight;
                 _state[slot] = SlotState.Outstanding;
-                _sentAt[slot] = NotSentYet;   // stamped when sent: a send loop held up here must not make its datagrams expire
+                SentAt[slot] = NotSentYet;   // stamped when sent: a send loop held up here must not make its datagrams expire
             }
 
             _outstanding += count;
@@ -292,13 +262,13 @@ internal sealed class UdpLoadFlow
     {
         var now = Stopwatch.GetTimestamp();
         var datagram = _receiveBuffer.AsSpan(0, length);
-        if (!MessagePattern.TryReadHeader(datagram, out var flowId, out var sequence) || flowId != (_id & 0xFF_FFFF))
+        if (!MessagePattern.TryReadHeader(datagram, out var flowId, out var sequence) || flowId != (Id & 0xFF_FFFF))
         {
             Mismatches++;
             return;
         }
 
-        var slot = (int)(sequence % _inFlight);
+        var slot = (int)(sequence % InFlight);
         EchoMatch match;
         long sentAt = 0;
         lock (_lock)
@@ -309,7 +279,7 @@ internal sealed class UdpLoadFlow
                 _state[slot] = SlotState.Free;
                 _free[_freeCount++] = slot;
                 _outstanding--;
-                sentAt = Volatile.Read(ref _sentAt[slot]);
+                sentAt = Volatile.Read(ref SentAt[slot]);
                 match = EchoMatch.InFlight;
             }
             else
@@ -318,7 +288,7 @@ internal sealed class UdpLoadFlow
             }
         }
 
-        var intact = length == _size && _pattern.Verify(_id, sequence, 0, datagram);
+        var intact = length == Size && Pattern.Verify(Id, sequence, 0, datagram);
         if (!intact || match == EchoMatch.NeverSent)
         {
             Mismatches++;
@@ -329,8 +299,8 @@ internal sealed class UdpLoadFlow
         }
         else
         {
-            Volatile.Write(ref _verified, _verified + 1);
-            if (_run.Recording)
+            CountVerified();
+            if (Run.Recording)
             {
                 Messages++;
                 Histogram.Record(now - sentAt);
@@ -339,7 +309,7 @@ internal sealed class UdpLoadFlow
 
         if (match == EchoMatch.InFlight)
         {
-            _signal.Set();
+            Signal.Set();
         }
     }
 }
