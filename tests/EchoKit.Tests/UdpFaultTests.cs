@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Numerics;
@@ -505,11 +506,14 @@ public class UdpFaultAllocationTests(ITestOutputHelper output)
     [Fact]
     public async Task Udp_echo_with_drop_duplicate_and_reorder_rules_allocates_nothing_per_datagram()
     {
+        // Sends the marker that tells when the drop endpoint has taken in everything the clients sent (see below).
+        using var marker = UdpTestHelpers.Client();
         var options = UdpTestHelpers.UdpOptions(o =>
         {
             o.UdpEndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
             o.UdpEndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
             o.Udp.PerSourceRateLimit = null;
+            o.Udp.BlockedSourcePorts.Add(((IPEndPoint)marker.LocalEndPoint!).Port);
             o.FaultSeed = 3;
         });
         await using var server = await TestHelpers.StartAsync(options);
@@ -545,10 +549,66 @@ public class UdpFaultAllocationTests(ITestOutputHelper output)
         var datagrams = Clients * RoundsPerClient * 4;
         output.WriteLine($"FIGURE udp allocation with drop, duplicate, reorder: {allocated} bytes for {datagrams} datagrams ({(double)allocated / datagrams:F3} B/datagram)");
         Assert.True(allocated < 48 * 1024, $"{allocated} bytes allocated for {datagrams} datagrams ({(double)allocated / datagrams:F2} B/datagram); expected a small constant.");
-        var expectedDrops = Clients * (500 + (2 * RoundsPerClient));
-        await TestHelpers.WaitUntilAsync(() => server.GetStatistics().DatagramsFaultDropped == expectedDrops, $"{expectedDrops} drops counted");
-        Assert.Equal(expectedDrops, server.GetStatistics().DatagramsDropped);
+
+        // Every datagram sent to the duplicate and reorder endpoints was received and echoed: its client saw the echo.
+        // Those sent to the drop endpoint are never answered, so nothing paces them: under load the server's receive
+        // loop can fall behind, that socket's receive queue fill up and the kernel discard datagrams before the server
+        // sees them (UDP; in failed runs its drops in /proc/net/udp were exactly the missing ones, 9 to 635 of 17,000).
+        // So the test does not expect all of them to arrive. It requires what it can know: every datagram the server
+        // received on the drop endpoint dropped by the rule, nothing dropped for another reason and, on Linux, the
+        // kernel's count of discarded datagrams making up the rest. To know when that endpoint has taken in all the
+        // clients sent, a marker follows them from a blocked source port: counted (blocked) after everything queued
+        // before it, with no rule and no answer. It is sent again while none is counted: the kernel may discard it too.
+        var sentToDrop = Clients * (500 + (2L * RoundsPerClient));
+        var echoed = sentToDrop * 3;
+        var dropEndPoint = server.UdpEndPoint(1);
+        var markers = 0;
+        var elapsed = Stopwatch.StartNew();
+        var statistics = server.GetStatistics();
+        while (!Settled(statistics))
+        {
+            Assert.True(elapsed.Elapsed < SocketTestHelpers.Timeout, $"timed out waiting for every datagram to be accounted for: {Figures()}");
+            if (statistics.DatagramsBlocked == 0 && elapsed.Elapsed >= markers * TimeSpan.FromMilliseconds(500))
+            {
+                marker.SendTo(new byte[1], dropEndPoint);
+                markers++;
+            }
+
+            await Task.Delay(10);
+            statistics = server.GetStatistics();
+        }
+
+        output.WriteLine($"FIGURE udp drop endpoint: {statistics.DatagramsFaultDropped} of {sentToDrop} datagrams dropped by the rule, the others discarded by the kernel; {markers} marker(s)");
+        Assert.Equal(statistics.DatagramsFaultDropped + statistics.DatagramsBlocked, statistics.DatagramsDropped);
+        Assert.InRange(statistics.DatagramsFaultDropped, 1, sentToDrop);
         Array.ForEach(clients, c => Array.ForEach(c, s => s.Dispose()));
+
+        // Every echo counted, every datagram received on the drop endpoint dropped by the rule (or the marker, blocked)
+        // and, on Linux, every one sent there (markers included) either received or discarded by the kernel.
+        bool Settled(EchoServerStatistics s) =>
+            s.DatagramsBlocked > 0 && s.DatagramsEchoed == echoed && s.DatagramsFaultDropped == s.DatagramsReceived - echoed - s.DatagramsBlocked
+            && (!OperatingSystem.IsLinux() || s.DatagramsFaultDropped + s.DatagramsBlocked + KernelDrops(dropEndPoint) == sentToDrop + markers);
+
+        string Figures()
+        {
+            var s = server.GetStatistics();
+            var kernel = OperatingSystem.IsLinux() ? $", discarded by the kernel on the drop endpoint {KernelDrops(dropEndPoint)}" : string.Empty;
+            return $"received {s.DatagramsReceived}, echoed {s.DatagramsEchoed} (expected {echoed}), fault-dropped {s.DatagramsFaultDropped}, blocked {s.DatagramsBlocked}, "
+                + $"dropped {s.DatagramsDropped}; sent to the drop endpoint {sentToDrop} and {markers} marker(s){kernel}";
+        }
+    }
+
+    /// <summary>
+    /// The datagrams the kernel discarded for the unconnected IPv4 UDP socket bound to <paramref name="endPoint"/>
+    /// (its receive queue full): the last column, drops, of its line in /proc/net/udp.
+    /// </summary>
+    private static long KernelDrops(IPEndPoint endPoint)
+    {
+        var local = string.Create(CultureInfo.InvariantCulture, $"{BitConverter.ToUInt32(endPoint.Address.GetAddressBytes()):X8}:{endPoint.Port:X4}");
+        var fields = File.ReadLines("/proc/net/udp")
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Single(f => f[1] == local && f[2] == "00000000:0000");
+        return long.Parse(fields[^1], CultureInfo.InvariantCulture);
     }
 
     private static void RunClients(Socket[][] clients, int rounds)
