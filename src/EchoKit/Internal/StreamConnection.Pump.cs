@@ -118,7 +118,7 @@ internal sealed partial class StreamConnection
 
     /// <summary>
     /// Issues operations until one is pending or the connection ends. A synchronous completion is handled in this
-    /// loop, never by recursion or a hop to another thread, and after <see cref="ServerContext.MaxSynchronousCompletions"/>
+    /// loop, never by recursion or a hop to another thread, and after <see cref="ServerContext.MaxStreamSynchronousCompletions"/>
     /// of them the pump yields its thread.
     /// </summary>
     private void Run(ConnectionPhase step)
@@ -208,7 +208,7 @@ internal sealed partial class StreamConnection
             }
 
             step = receivedNow ? next : Complete();
-            if (++synchronousCompletions == ServerContext.MaxSynchronousCompletions)
+            if (++synchronousCompletions == ServerContext.MaxStreamSynchronousCompletions)
             {
                 _resume = step;
                 ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
