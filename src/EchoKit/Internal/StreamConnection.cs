@@ -65,7 +65,8 @@ internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadP
     /// Binds this (new or pooled) object to a freshly accepted socket: identity, counters, clocks, endpoints, and the
     /// pump's first phase. That is Receive, not WaitForData: a stop before the pump starts then leaves the first wait
     /// to see the decided close (see <see cref="Run"/>), and with <see cref="EchoServerOptions.WaitForDataBeforeAllocatingBuffer"/>
-    /// off it wakes the first receive.
+    /// off it wakes the first receive. A TLS connection starts in Handshake: its handshake timeout counts from accept,
+    /// and a stop closes it at once, even while it waits for the thread pool.
     /// </summary>
     public void Initialize(long id, EchoListener listener, Socket socket)
     {
@@ -73,7 +74,7 @@ internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadP
         Listener = listener;
         _transport = _socketTransport;
         _socketTransport.Bind(socket, nonBlocking: listener.TlsAuthentication is null);
-        _phase = (int)ConnectionPhase.Receive;
+        _phase = (int)(listener.TlsAuthentication is null ? ConnectionPhase.Receive : ConnectionPhase.Handshake);
         _resume = ConnectionPhase.Start;
         _receiveBeforeWaiting = Context.Options.WaitForDataBeforeAllocatingBuffer;
         _headerReceived = 0;
