@@ -30,6 +30,13 @@ public static class BenchServers
     /// <summary>EchoKit with the PROXY protocol on; the load client sends a v2 header on each connection. For the PROXY protocol's cost per connection.</summary>
     public const string EchoKitProxy = "echokit-proxy";
 
+    /// <summary>
+    /// EchoKit with inline completions and one socket engine thread (<see cref="EngineCountVariable"/> = 1): with inline
+    /// completions the runtime starts one engine per core, and on 2 cores shared with the load client two busy engine
+    /// threads and the client preempt each other. For diagnosis, not in the default set.
+    /// </summary>
+    public const string EchoKitOneEngine = "echokit-1engine";
+
     /// <summary>Kestrel tuned like the EchoKit hosts: inline socket completions and <c>UnsafePreferInlineScheduling</c>.</summary>
     public const string KestrelInline = "kestrel-inline";
 
@@ -39,23 +46,29 @@ public static class BenchServers
     /// </summary>
     public const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 
+    /// <summary>The runtime's count of socket engine threads (each an epoll loop).</summary>
+    public const string EngineCountVariable = "DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT";
+
     /// <summary>The default comparison set.</summary>
     public static readonly IReadOnlyList<string> All = [EchoKit, Kestrel, DotNetty, Naive];
 
     /// <summary>Every server <see cref="Create"/> knows.</summary>
-    public static readonly IReadOnlyList<string> Known = [.. All, EchoKit8K, EchoKitNoWait, EchoKitThreadPool, KestrelInline, EchoKitProxy];
+    public static readonly IReadOnlyList<string> Known = [.. All, EchoKit8K, EchoKitNoWait, EchoKitThreadPool, KestrelInline, EchoKitProxy, EchoKitOneEngine];
 
     /// <summary>Environment variables the server's process needs, set before the runtime starts.</summary>
-    public static IReadOnlyDictionary<string, string> EnvironmentFor(string name) => name is EchoKit or EchoKit8K or EchoKitNoWait or EchoKitProxy or KestrelInline
-        ? new Dictionary<string, string> { [InlineCompletionsVariable] = "1" }
-        : new Dictionary<string, string>();
+    public static IReadOnlyDictionary<string, string> EnvironmentFor(string name) => name switch
+    {
+        EchoKit or EchoKit8K or EchoKitNoWait or EchoKitProxy or KestrelInline => new Dictionary<string, string> { [InlineCompletionsVariable] = "1" },
+        EchoKitOneEngine => new Dictionary<string, string> { [InlineCompletionsVariable] = "1", [EngineCountVariable] = "1" },
+        _ => new Dictionary<string, string>(),
+    };
 
     public static IBenchServer Create(string name) => name switch
     {
         EchoKit => new EchoKitBenchServer(),
         EchoKit8K => new EchoKitBenchServer(o => o.ReceiveBufferSize = 8 * 1024),
         EchoKitNoWait => new EchoKitBenchServer(o => o.WaitForDataBeforeAllocatingBuffer = false),
-        EchoKitThreadPool => new EchoKitBenchServer(),
+        EchoKitThreadPool or EchoKitOneEngine => new EchoKitBenchServer(),
         EchoKitProxy => new EchoKitBenchServer(o => o.ProxyProtocol.Enabled = true),
         Kestrel => new KestrelBenchServer(),
         KestrelInline => new KestrelBenchServer(preferInlineScheduling: true),
