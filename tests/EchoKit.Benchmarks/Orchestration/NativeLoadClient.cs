@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -32,26 +31,13 @@ internal sealed record NativeEchoResult(
     string? FirstError);
 
 /// <summary>
-/// Compiles <c>Native/echoload.c</c> with gcc (once per process, into <c>obj/native</c> next to the executable) and runs it
+/// Compiles <c>Native/echoload.c</c> with gcc (once per process, <see cref="NativeBuild"/>) and runs it
 /// against a server: the window markers it prints let the caller sample the server's CPU exactly around the measured window.
 /// </summary>
 internal static class NativeLoadClient
 {
-    private const string SourceName = "echoload.c";
-    private static readonly Lock Gate = new();
-    private static Task<string>? _build;
-
-    /// <summary>Where the compiled client goes.</summary>
-    private static string OutputDirectory => Path.Combine(AppContext.BaseDirectory, "obj", "native");
-
-    /// <summary>Compiles echoload the first time it is called; later calls return the same task. Throws <see cref="InvalidOperationException"/> when gcc is missing or fails.</summary>
-    public static Task<string> EnsureBuiltAsync()
-    {
-        lock (Gate)
-        {
-            return _build ??= BuildAsync();
-        }
-    }
+    /// <summary>Compiles echoload the first time it is called (<see cref="NativeBuild"/>); later calls return the same task. Throws <see cref="InvalidOperationException"/> when gcc is missing or fails.</summary>
+    public static Task<string> EnsureBuiltAsync() => NativeBuild.EnsureBuiltAsync("echoload.c", "--client native", "or use --client dotnet");
 
     /// <summary>Runs echoload against <paramref name="ctx"/>'s server; calls <paramref name="windowStarted"/> and <paramref name="windowEnded"/> at the edges of the measured window.</summary>
     public static async Task<NativeEchoResult> RunAsync(
@@ -141,56 +127,5 @@ internal static class NativeLoadClient
             root.GetProperty("errors").GetInt64(),
             root.GetProperty("mismatches").GetInt64(),
             firstError.ValueKind == JsonValueKind.String ? firstError.GetString() : null);
-    }
-
-    private static async Task<string> BuildAsync()
-    {
-        var source = Path.Combine(AppContext.BaseDirectory, "Native", SourceName);
-        if (!File.Exists(source))
-        {
-            throw new InvalidOperationException($"--client native: {source} is missing (the build copies Native/{SourceName} next to the executable).");
-        }
-
-        Directory.CreateDirectory(OutputDirectory);
-        var output = Path.Combine(OutputDirectory, "echoload");
-        var info = new ProcessStartInfo("gcc")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in new[] { "-O2", "-Wall", "-Wextra", "-o", output, source })
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        Process gcc;
-        try
-        {
-            gcc = Process.Start(info) ?? throw new InvalidOperationException("gcc did not start");
-        }
-        catch (Win32Exception ex)
-        {
-            throw new InvalidOperationException($"--client native compiles {SourceName} with gcc, but gcc could not be run ({ex.Message}). Install gcc (e.g. apt-get install gcc) or use --client dotnet.", ex);
-        }
-
-        using (gcc)
-        {
-            var stdout = gcc.StandardOutput.ReadToEndAsync();
-            var stderr = gcc.StandardError.ReadToEndAsync();
-            await gcc.WaitForExitAsync();
-            var messages = ((await stdout) + (await stderr)).Trim();
-            if (gcc.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"gcc failed to compile {source} (exit code {gcc.ExitCode}): {messages}");
-            }
-
-            if (messages.Length > 0)
-            {
-                Console.Error.WriteLine($"gcc warnings for {SourceName}: {messages}");
-            }
-        }
-
-        return output;
     }
 }
