@@ -15,15 +15,17 @@ using BenchmarkDotNet.Running;
 using EchoKit.Benchmarks;
 using EchoKit.Benchmarks.Faults;
 using EchoKit.Benchmarks.Orchestration;
+using EchoKit.Benchmarks.Servers;
 
 const string Usage = """
     Usage:
       smoke                                     every scenario for a moment against every server; exit 1 on any failure or byte mismatch
       run [--rounds 3] [--duration 5] [--warmup 1] [--scenarios pingpong,rate,throughput,churn,idle,noread]
-          [--servers echokit,kestrel,dotnetty,naive (also: echokit-threadpool, kestrel-inline, echokit-8k, echokit-nowait, echokit-proxy)] [--out docs/BENCHMARKS.md] [--idle-connections 10000]
+          [--servers echokit,kestrel,dotnetty,naive (also: echokit-threadpool, kestrel-inline, echokit-8k, echokit-nowait, echokit-proxy, echokit-1engine, c-epoll)] [--out docs/BENCHMARKS.md] [--idle-connections 10000]
           [--churn-concurrency 16] [--noread-connections 200] [--noread-mib 16] [--source-addresses 8] [--client dotnet|native]
                                                 the side-by-side comparison; Markdown on stdout (and in --out), progress on stderr;
-                                                --client native drives pingpong, rate and throughput with Native/echoload.c (needs gcc)
+                                                --client native drives pingpong, rate and throughput with Native/echoload.c (needs gcc);
+                                                c-epoll is Native/echoserve.c, a plain C epoll echo server (needs gcc), the floor to compare with
       serve <echokit|kestrel|dotnetty|naive> --port N
                                                 one server on 127.0.0.1:N; prints "READY N"; stops on end of stdin or SIGTERM
       faults [--connections 100] [--duration 5] [--toxicity-connections 1000] [--seeds 5] [--parts latency,bandwidth,toxicity,timer] [--json]
@@ -68,6 +70,19 @@ switch (args[0])
             try
             {
                 Console.Error.WriteLine($"--client native: compiled {await NativeLoadClient.EnsureBuiltAsync()}");
+            }
+            catch (InvalidOperationException ex)
+            {
+                Console.Error.WriteLine(ex.Message);
+                return 2;
+            }
+        }
+
+        foreach (var server in settings.Servers.Where(BenchServers.IsNative))
+        {
+            try
+            {
+                Console.Error.WriteLine($"{server}: compiled {await ServerProcess.EnsureNativeBuiltAsync(server)}");
             }
             catch (InvalidOperationException ex)
             {

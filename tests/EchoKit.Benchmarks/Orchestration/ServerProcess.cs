@@ -7,7 +7,11 @@ using EchoKit.Benchmarks.Servers;
 
 namespace EchoKit.Benchmarks.Orchestration;
 
-/// <summary>One server under test, running as a child process of this executable (<c>serve &lt;name&gt; --port N</c>).</summary>
+/// <summary>
+/// One server under test, running as a child process of this executable (<c>serve &lt;name&gt; --port N</c>), or, for
+/// <see cref="BenchServers.CEpoll"/>, of <c>Native/echoserve.c</c> compiled with gcc (<c>echoserve N</c>), which speaks the
+/// same protocol on its standard streams (READY, allocated/ALLOCATED, stop on end of stdin).
+/// </summary>
 internal sealed class ServerProcess : IAsyncDisposable
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
@@ -144,6 +148,30 @@ internal sealed class ServerProcess : IAsyncDisposable
         return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 
+    /// <summary>Compiles the C server <paramref name="name"/> (<see cref="BenchServers.IsNative"/>) once per process; returns the executable's path.</summary>
+    public static Task<string> EnsureNativeBuiltAsync(string name) =>
+        NativeBuild.EnsureBuiltAsync("echoserve.c", $"the {name} server", $"or leave {name} out of --servers");
+
+    private async Task<ProcessStartInfo> StartInfoAsync()
+    {
+        if (BenchServers.IsNative(Name))
+        {
+            var executable = await EnsureNativeBuiltAsync(Name);
+            var native = new ProcessStartInfo(executable)
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            native.ArgumentList.Add(Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            native.ArgumentList.Add("127.0.0.1");
+            return native;
+        }
+
+        return ServeStartInfo();
+    }
+
     private ProcessStartInfo ServeStartInfo()
     {
         var info = new ProcessStartInfo
@@ -175,7 +203,7 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     private async Task StartCoreAsync()
     {
-        _process.StartInfo = ServeStartInfo();
+        _process.StartInfo = await StartInfoAsync();
         _process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null)

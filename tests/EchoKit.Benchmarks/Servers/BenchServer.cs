@@ -37,6 +37,13 @@ public static class BenchServers
     /// </summary>
     public const string EchoKitOneEngine = "echokit-1engine";
 
+    /// <summary>
+    /// Not a .NET server: <c>Native/echoserve.c</c>, a plain single-threaded level-triggered epoll echo server in C,
+    /// compiled with gcc at run time and started in place of <c>serve</c> (<see cref="IsNative"/>). The floor the .NET
+    /// servers are compared against; for diagnosis, not in the default set (so <c>smoke</c> never needs gcc).
+    /// </summary>
+    public const string CEpoll = "c-epoll";
+
     /// <summary>Kestrel tuned like the EchoKit hosts: inline socket completions and <c>UnsafePreferInlineScheduling</c>.</summary>
     public const string KestrelInline = "kestrel-inline";
 
@@ -53,7 +60,10 @@ public static class BenchServers
     public static readonly IReadOnlyList<string> All = [EchoKit, Kestrel, DotNetty, Naive];
 
     /// <summary>Every server <see cref="Create"/> knows.</summary>
-    public static readonly IReadOnlyList<string> Known = [.. All, EchoKit8K, EchoKitNoWait, EchoKitThreadPool, KestrelInline, EchoKitProxy, EchoKitOneEngine];
+    public static readonly IReadOnlyList<string> Known = [.. All, EchoKit8K, EchoKitNoWait, EchoKitThreadPool, KestrelInline, EchoKitProxy, EchoKitOneEngine, CEpoll];
+
+    /// <summary>Whether <paramref name="name"/> is a C program (<c>Native/</c>) the orchestrator compiles and starts itself rather than a <c>serve</c> process.</summary>
+    public static bool IsNative(string name) => name == CEpoll;
 
     /// <summary>Environment variables the server's process needs, set before the runtime starts.</summary>
     public static IReadOnlyDictionary<string, string> EnvironmentFor(string name) => name switch
@@ -74,6 +84,7 @@ public static class BenchServers
         KestrelInline => new KestrelBenchServer(preferInlineScheduling: true),
         DotNetty => new DotNettyBenchServer(),
         Naive => new NaiveBenchServer(),
+        CEpoll => throw new ArgumentException($"'{CEpoll}' is Native/echoserve.c, not a .NET server: run compiles and starts it (by hand: gcc -O2 -o echoserve echoserve.c && ./echoserve PORT).", nameof(name)),
         _ => throw new ArgumentException($"Unknown server '{name}'; expected one of {string.Join(", ", Known)}.", nameof(name)),
     };
 }
