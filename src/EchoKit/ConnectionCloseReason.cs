@@ -41,4 +41,10 @@ public enum ConnectionCloseReason
     /// <c>limit</c> (FIN after its bytes, or RST) or <c>blackhole</c> with <c>close-after</c> (FIN).
     /// </summary>
     FaultInjected = 9,
+
+    /// <summary>
+    /// A <see cref="FaultProxy"/> could not connect to its upstream (refused, unreachable, a host name that does not
+    /// resolve, or its connect timeout passed); the client's connection is closed.
+    /// </summary>
+    UpstreamUnavailable = 10,
 }

@@ -63,7 +63,7 @@ public sealed partial class EchoFault
                     return false;
                 }
 
-                if (info.Key(key) is null && key is not ("toxicity" or "on"))
+                if (info.Key(key) is null && key is not ("toxicity" or "on" or "stream"))
                 {
                     error = $"{typeName} has no key '{key}'; the rule is {info.Usage}";
                     return false;
@@ -77,25 +77,27 @@ public sealed partial class EchoFault
             }
         }
 
-        error = ReadValues(info, values, out var read, out var toxicity, out var transport, out var endPoint);
+        error = ReadValues(info, values, out var read, out var toxicity, out var transport, out var endPoint, out var stream);
         if (error is not null)
         {
             return false;
         }
 
-        fault = info.Build(read).Copy(toxicity, transport, endPoint);
+        fault = info.Build(read).Copy(toxicity, transport, endPoint, stream);
         return true;
     }
 
     /// <summary>
     /// Reads <paramref name="values"/> (of keys <paramref name="info"/>'s type has, in lower case) into the values of
-    /// its keys (<paramref name="read"/>, in the type's order), the toxicity and the target; returns what is wrong, the
+    /// its keys (<paramref name="read"/>, in the type's order), the toxicity, the target and the stream; returns what is wrong, the
     /// first wrong key in that order, or <see langword="null"/>.
     /// </summary>
     private static string? ReadValues(
-        FaultTypeInfo info, Dictionary<string, string> values, out object?[] read, out double toxicity, out EchoTransport? transport, out EndPoint? endPoint)
+        FaultTypeInfo info, Dictionary<string, string> values, out object?[] read, out double toxicity, out EchoTransport? transport, out EndPoint? endPoint,
+        out FaultDirection stream)
     {
         read = new object?[info.Keys.Count];
+        stream = FaultDirection.Downstream;
         toxicity = 1.0;
         transport = null;
         endPoint = null;
@@ -126,6 +128,20 @@ public sealed partial class EchoFault
         if (values.TryGetValue("on", out var on) && ReadTarget(info, on, out transport, out endPoint) is { } problem)
         {
             return Bad("on", on, problem);
+        }
+
+        if (values.TryGetValue("stream", out var streamText))
+        {
+            switch (streamText.ToLowerInvariant())
+            {
+                case "downstream":
+                    break;
+                case "upstream":
+                    stream = FaultDirection.Upstream;
+                    break;
+                default:
+                    return Bad("stream", streamText, "is not upstream or downstream");
+            }
         }
 
         return null;

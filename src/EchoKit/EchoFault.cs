@@ -26,7 +26,7 @@ public sealed partial class EchoFault : IEquatable<EchoFault>
     private EchoFault(
         EchoFaultType type, TimeSpan delay = default, TimeSpan jitter = default, int minSize = 0, int maxSize = 0, long bytes = 0,
         EchoFaultClose closeMode = EchoFaultClose.Close, TimeSpan? after = null, double toxicity = 1, EchoTransport? targetTransport = null,
-        EndPoint? targetEndPoint = null, long rate = 0)
+        EndPoint? targetEndPoint = null, long rate = 0, FaultDirection stream = FaultDirection.Downstream)
     {
         Type = type;
         _delay = delay;
@@ -40,6 +40,7 @@ public sealed partial class EchoFault : IEquatable<EchoFault>
         TargetTransport = targetTransport;
         TargetEndPoint = targetEndPoint;
         Rate = rate;
+        Stream = stream;
         _text = Format();
     }
 
@@ -98,6 +99,12 @@ public sealed partial class EchoFault : IEquatable<EchoFault>
     /// once per connection at accept or once per datagram. Defaults to 1.
     /// </summary>
     public double Toxicity { get; }
+
+    /// <summary>
+    /// The direction of a <see cref="FaultProxy"/> connection the rule acts on (<c>stream=upstream|downstream</c>).
+    /// Defaults to <see cref="FaultDirection.Downstream"/>, as in Toxiproxy; an echo server applies the rule whatever it is.
+    /// </summary>
+    public FaultDirection Stream { get; }
 
     /// <summary>The one transport the rule applies to (<c>on=tcp</c>, <c>on=tls</c>, <c>on=unix</c>, <c>on=udp</c>), or <see langword="null"/> for every transport it fits.</summary>
     public EchoTransport? TargetTransport { get; }
@@ -246,7 +253,17 @@ public sealed partial class EchoFault : IEquatable<EchoFault>
     public EchoFault WithToxicity(double toxicity)
     {
         ThrowIf(CheckToxicity(toxicity), nameof(toxicity), toxicity);
-        return Copy(toxicity, TargetTransport, TargetEndPoint);
+        return Copy(toxicity, TargetTransport, TargetEndPoint, Stream);
+    }
+
+    /// <summary>The same rule on one direction of a <see cref="FaultProxy"/>'s connections (<c>stream=upstream</c>).</summary>
+    /// <param name="stream">The direction the rule acts on.</param>
+    /// <returns>The new rule.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="stream"/> is not a defined value.</exception>
+    public EchoFault WithStream(FaultDirection stream)
+    {
+        ThrowIf(Enum.IsDefined(stream) ? null : "must be Upstream or Downstream", nameof(stream), stream);
+        return Copy(Toxicity, TargetTransport, TargetEndPoint, stream);
     }
 
     /// <summary>The same rule applied to one transport only (<c>on=tcp</c>, <c>on=tls</c>, <c>on=unix</c>, <c>on=udp</c>).</summary>
@@ -257,7 +274,7 @@ public sealed partial class EchoFault : IEquatable<EchoFault>
     {
         var info = FaultTypes.Of(Type);
         ThrowIf(info.Fits(transport) ? null : $"must be one {info.Name} fits ({info.TransportList})", nameof(transport), transport);
-        return Copy(Toxicity, transport, null);
+        return Copy(Toxicity, transport, null, Stream);
     }
 
     /// <summary>The same rule applied to the connections of one listening endpoint only (<c>on=127.0.0.1:7007</c>).</summary>
@@ -273,7 +290,7 @@ public sealed partial class EchoFault : IEquatable<EchoFault>
             throw new ArgumentException($"A fault's endpoint must be an IPEndPoint or a UnixDomainSocketEndPoint, not {endPoint.GetType().Name}.", nameof(endPoint));
         }
 
-        return Copy(Toxicity, null, endPoint);
+        return Copy(Toxicity, null, endPoint, Stream);
     }
 
     /// <summary>The rule in the grammar <see cref="Parse"/> reads, with defaults left out: <c>latency:delay=50ms,jitter=10ms</c>.</summary>
@@ -327,7 +344,7 @@ public sealed partial class EchoFault : IEquatable<EchoFault>
         }
     }
 
-    /// <summary>The same rule with other keys that every rule takes: <c>toxicity</c> and <c>on</c>.</summary>
-    private EchoFault Copy(double toxicity, EchoTransport? targetTransport, EndPoint? targetEndPoint) =>
-        new(Type, _delay, Jitter, MinSize, MaxSize, _bytes, CloseMode, _after, toxicity, targetTransport, targetEndPoint, Rate);
+    /// <summary>The same rule with other keys that every rule takes: <c>toxicity</c>, <c>on</c> and <c>stream</c>.</summary>
+    private EchoFault Copy(double toxicity, EchoTransport? targetTransport, EndPoint? targetEndPoint, FaultDirection stream) =>
+        new(Type, _delay, Jitter, MinSize, MaxSize, _bytes, CloseMode, _after, toxicity, targetTransport, targetEndPoint, Rate, stream);
 }

@@ -30,6 +30,9 @@ public sealed partial class EchoServer
     /// </summary>
     public event EventHandler<ServerFaultedEventArgs>? ServerFaulted;
 
+    /// <summary>The sender of every event: this server, or the <see cref="FaultProxy"/> it serves.</summary>
+    internal object EventSender { get; set; }
+
     internal bool HasConnectionClosedSubscribers => ConnectionClosed is not null;
 
     /// <summary>Whether connection endpoints are worth fetching (they cost a system call and an allocation).</summary>
@@ -89,7 +92,7 @@ public sealed partial class EchoServer
         {
             try
             {
-                ((EventHandler<TArgs>)handler)(this, args);
+                ((EventHandler<TArgs>)handler)(EventSender, args);
             }
             catch (Exception ex)
             {

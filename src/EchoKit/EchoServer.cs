@@ -35,17 +35,24 @@ public sealed partial class EchoServer : IAsyncDisposable
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException">An option is invalid; the message names it and its rule.</exception>
     public EchoServer(EchoServerOptions options, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null)
+        : this(options, (ILogger?)loggerFactory?.CreateLogger<EchoServer>() ?? NullLogger.Instance, meterFactory, EchoServerMetrics.ServerPrefix)
+    {
+    }
+
+    /// <summary>The engine of an echo server or, with <see cref="EchoServerOptions.Upstream"/>, of a <see cref="FaultProxy"/>.</summary>
+    internal EchoServer(EchoServerOptions options, ILogger logger, IMeterFactory? meterFactory, string metricPrefix)
     {
         ArgumentNullException.ThrowIfNull(options);
+        EventSender = this;
         _options = options.Clone();
         _options.Validate();
-        _logger = (ILogger?)loggerFactory?.CreateLogger<EchoServer>() ?? NullLogger.Instance;
+        _logger = logger;
         _connections = new ConnectionSet(_options);
         _statistics = new ServerStatistics(_connections, _listeners);
         // Random.Shared (seeded by the OS) picks a seed that is only a replay key, not a secret; RandomNumberGenerator
         // would load OpenSSL into every process that makes a server, 5.6 MiB of RSS (measured) for nothing.
         var plan = new FaultPlan(_options.Faults, _options.FaultSeed ?? Random.Shared.Next(int.MinValue, int.MaxValue), _options.FaultSelector, _logger);
-        _context = new ServerContext(this, _options, _logger, new EchoServerMetrics(meterFactory, _statistics, _listeners), _connections, _listeners, plan);
+        _context = new ServerContext(this, _options, _logger, new EchoServerMetrics(meterFactory, _statistics, _listeners, metricPrefix), _connections, _listeners, plan);
         Faults = new EchoServerFaults(plan, OnFaultsChanged);
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using EchoKit.Internal;
 
 namespace EchoKit;
 
@@ -201,10 +202,11 @@ public sealed class EchoServerOptions
         }
     }
 
-    internal List<(string OptionName, string Message)> GetValidationErrors()
+    /// <summary>Every invalid setting with its rule, in messages that name <paramref name="owner"/> (a <see cref="FaultProxyOptions"/> checks its settings here too).</summary>
+    internal List<(string OptionName, string Message)> GetValidationErrors(string owner = nameof(EchoServerOptions))
     {
         var errors = new List<(string, string)>();
-        void Fail(string name, string rule) => errors.Add((name, $"EchoServerOptions.{name} {rule}."));
+        void Fail(string name, string rule) => errors.Add((name, $"{owner}.{name} {rule}."));
 
         if (EndPoints.Count == 0 && UdpEndPoints.Count == 0 && TlsEndPoints.Count == 0)
         {
@@ -310,6 +312,9 @@ public sealed class EchoServerOptions
         }
     }
 
+    /// <summary>Set by <see cref="FaultProxy"/> only: each accepted connection is relayed to this upstream instead of echoed.</summary>
+    internal ProxyUpstream? Upstream { get; set; }
+
     internal EchoServerOptions Clone()
     {
         var copy = new EchoServerOptions
@@ -332,6 +337,7 @@ public sealed class EchoServerOptions
             FaultSelector = FaultSelector,
             Greeting = Greeting,
             InstanceName = InstanceName,
+            Upstream = Upstream,
         };
         foreach (var fault in Faults)
         {

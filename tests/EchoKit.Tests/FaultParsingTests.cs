@@ -136,7 +136,7 @@ public class FaultParsingTests
     [InlineData("slow-close:delay=0", "slow-close: delay='0' must be more than zero")]
     [InlineData("stall-reads:after=lots", "stall-reads: after='lots' is not a size")]
     [InlineData("corrupt:every=0", "corrupt: every='0' must be at least 1 byte")]
-    [InlineData("drop:rate=5", "drop has no key 'rate'; the rule is drop plus toxicity=0..1 and on=udp|ENDPOINT")]
+    [InlineData("drop:rate=5", "drop has no key 'rate'; the rule is drop plus toxicity=0..1, on=udp|ENDPOINT and stream=upstream|downstream")]
     [InlineData("reorder:hold=0", "reorder: hold='0' must be more than zero")]
     public void A_bad_rule_fails_at_parse_time_naming_the_rule_the_key_and_the_grammar(string text, string expected)
     {

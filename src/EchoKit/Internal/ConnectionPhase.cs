@@ -12,6 +12,9 @@ internal enum ConnectionPhase
     /// <summary>PROXY protocol on: the header is being read, bounded by <see cref="ProxyProtocolOptions.HeaderTimeout"/>; nothing is echoed yet.</summary>
     ProxyHeader,
 
+    /// <summary>A fault proxy's accepted connection: its upstream connection is being made, bounded by the proxy's connect timeout.</summary>
+    Connect,
+
     /// <summary>TLS only: the handshake is running, bounded by <see cref="TlsEchoOptions.HandshakeTimeout"/>.</summary>
     Handshake,
 

@@ -114,7 +114,7 @@ internal sealed class ConnectionSet
             connection.Next = connection.Previous = null;
             _admission.Release(connection.RemoteAddress);
             counters.ClosedBytesReceived += connection.BytesReceived;
-            counters.ClosedBytesSent += connection.BytesSent;
+            counters.ClosedBytesSent += connection.BytesSentToClient;
             if (reason == ConnectionCloseReason.TlsHandshakeFailed)
             {
                 counters.TlsHandshakeFailures++;

@@ -58,6 +58,9 @@ internal static partial class EchoServerLog
     [LoggerMessage(26, LogLevel.Debug, "Datagram of {Size} bytes from {RemoteEndPoint} on {LocalEndPoint} dropped: {Reason}.")]
     public static partial void DatagramDropped(ILogger logger, int size, EndPoint? remoteEndPoint, EndPoint localEndPoint, string reason);
 
+    [LoggerMessage(27, LogLevel.Information, "Connection {ConnectionId}: the upstream {Upstream} is unavailable ({SocketError}); the client is closed.")]
+    public static partial void UpstreamUnavailable(ILogger logger, long connectionId, EndPoint upstream, SocketError socketError);
+
     [LoggerMessage(40, LogLevel.Error, "Accept on {EndPoint} failed; retrying in {RetryDelay}.")]
     public static partial void AcceptFailed(ILogger logger, EndPoint endPoint, TimeSpan retryDelay, Exception exception);
 

@@ -20,6 +20,12 @@ internal sealed class EchoServerMetrics : IDisposable
 {
     public const string MeterName = "EchoKit";
 
+    /// <summary>The first part of an echo server's instrument names (<c>echokit.active_connections</c>).</summary>
+    public const string ServerPrefix = "echokit";
+
+    /// <summary>The first part of a fault proxy's instrument names (<c>echokit.proxy.active_connections</c>).</summary>
+    public const string ProxyPrefix = "echokit.proxy";
+
     private static readonly double[] DurationBuckets = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
     private static readonly double[] HandshakeBuckets = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30];
 
@@ -36,7 +42,7 @@ internal sealed class EchoServerMetrics : IDisposable
     // observable callbacks stop reporting once the server has stopped instead of pinning stale counts.
     private volatile bool _disposed;
 
-    public EchoServerMetrics(IMeterFactory? meterFactory, ServerStatistics statistics, ServerListeners listeners)
+    public EchoServerMetrics(IMeterFactory? meterFactory, ServerStatistics statistics, ServerListeners listeners, string prefix = ServerPrefix)
     {
         if (meterFactory is null)
         {
@@ -49,29 +55,29 @@ internal sealed class EchoServerMetrics : IDisposable
         }
 
         _activeConnections = _meter.CreateUpDownCounter<long>(
-            "echokit.active_connections", "{connection}", "Number of connections currently being echoed.");
+            prefix + ".active_connections", "{connection}", "Number of connections currently being echoed.");
         _connectionDuration = _meter.CreateHistogram(
-            "echokit.connection.duration", "s", "The duration of connections on the server.",
+            prefix + ".connection.duration", "s", "The duration of connections on the server.",
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
         _rejectedConnections = _meter.CreateCounter<long>(
-            "echokit.rejected_connections", "{connection}", "Number of connections rejected by the server (connection limit or stopping).");
+            prefix + ".rejected_connections", "{connection}", "Number of connections rejected by the server (connection limit or stopping).");
         _meter.CreateObservableCounter(
-            "echokit.bytes_received", () => _disposed ? [] : statistics.BytesPerListener(received: true), "By", "Bytes received from clients.");
+            prefix + ".bytes_received", () => _disposed ? [] : statistics.BytesPerListener(received: true), "By", "Bytes received from clients.");
         _meter.CreateObservableCounter(
-            "echokit.bytes_sent", () => _disposed ? [] : statistics.BytesPerListener(received: false), "By", "Bytes echoed to clients.");
+            prefix + ".bytes_sent", () => _disposed ? [] : statistics.BytesPerListener(received: false), "By", "Bytes echoed to clients.");
         _tlsHandshakeDuration = _meter.CreateHistogram(
-            "echokit.tls_handshake.duration", "s", "The duration of TLS handshakes on the server.",
+            prefix + ".tls_handshake.duration", "s", "The duration of TLS handshakes on the server.",
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = HandshakeBuckets });
         _activeTlsHandshakes = _meter.CreateUpDownCounter<long>(
-            "echokit.active_tls_handshakes", "{handshake}", "Number of TLS handshakes that are currently in progress on the server.");
+            prefix + ".active_tls_handshakes", "{handshake}", "Number of TLS handshakes that are currently in progress on the server.");
         _faultsApplied = _meter.CreateCounter<long>(
-            "echokit.faults.applied", "{fault}", "Fault rules applied to connections, once per rule and connection at accept, by fault.type (and the listener's tags).");
+            prefix + ".faults.applied", "{fault}", "Fault rules applied to connections, once per rule and connection at accept, by fault.type (and the listener's tags).");
         _meter.CreateObservableCounter(
-            "echokit.datagrams_received", () => _disposed ? [] : ObserveDatagrams(listeners, DatagramCount.Received), "{datagram}", "UDP datagrams received.");
+            prefix + ".datagrams_received", () => _disposed ? [] : ObserveDatagrams(listeners, DatagramCount.Received), "{datagram}", "UDP datagrams received.");
         _meter.CreateObservableCounter(
-            "echokit.datagrams_sent", () => _disposed ? [] : ObserveDatagrams(listeners, DatagramCount.Echoed), "{datagram}", "UDP datagrams echoed to their source.");
+            prefix + ".datagrams_sent", () => _disposed ? [] : ObserveDatagrams(listeners, DatagramCount.Echoed), "{datagram}", "UDP datagrams echoed to their source.");
         _meter.CreateObservableCounter(
-            "echokit.dropped_datagrams", () => _disposed ? [] : ObserveDatagrams(listeners, DatagramCount.Dropped), "{datagram}",
+            prefix + ".dropped_datagrams", () => _disposed ? [] : ObserveDatagrams(listeners, DatagramCount.Dropped), "{datagram}",
             "UDP datagrams dropped without an answer, by echokit.drop_reason: blocked_source, rate_limited, oversized, send_failed, fault_injected.");
     }
 

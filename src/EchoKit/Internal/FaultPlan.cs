@@ -55,14 +55,15 @@ internal sealed class FaultPlan
     /// <summary>
     /// The faults of stream connection <paramref name="id"/> (its accept ordinal) on <paramref name="listener"/>, or
     /// <see langword="null"/> when none applies: from the selector when there is one and it answers, else from the
-    /// current rules. A selector that throws is logged and the connection gets no faults.
+    /// current rules. A selector that throws is logged and the connection gets no faults. A proxy's relay passes its
+    /// <paramref name="stream"/> (see <see cref="FaultRuleSet.Decide"/>).
     /// </summary>
-    public ConnectionFaults? Decide(long id, EchoListener listener, EndPoint? local, EndPoint? remote)
+    public ConnectionFaults? Decide(long id, EchoListener listener, EndPoint? local, EndPoint? remote, FaultDirection? stream = null)
     {
         var set = Current;
         if (_selector is null)
         {
-            return set.IsEmpty ? null : set.Decide(id, Seed, listener, liveOnly: false, out _);
+            return set.IsEmpty ? null : set.Decide(id, Seed, listener, liveOnly: false, out _, stream);
         }
 
         FaultRuleSet own;
@@ -70,7 +71,7 @@ internal sealed class FaultPlan
         {
             if (_selector(new FaultSelectionContext(id, listener.Transport, local, remote)) is not { } chosen)
             {
-                return set.IsEmpty ? null : set.Decide(id, Seed, listener, liveOnly: false, out _);
+                return set.IsEmpty ? null : set.Decide(id, Seed, listener, liveOnly: false, out _, stream);
             }
 
             own = new FaultRuleSet([.. chosen.Where(r => r is not null)], _places, version: -1);
@@ -81,7 +82,7 @@ internal sealed class FaultPlan
             return null;
         }
 
-        var faults = own.Decide(id, Seed, listener, liveOnly: false, out _);
+        var faults = own.Decide(id, Seed, listener, liveOnly: false, out _, stream);
         if (faults is not null)
         {
             faults.FromSelector = true;

@@ -41,9 +41,12 @@ internal sealed class FaultRuleSet
     /// The faults of the stream connection with accept ordinal <paramref name="ordinal"/> on <paramref name="listener"/>,
     /// or <see langword="null"/>. Each rule's toxicity draw depends only on the seed, the ordinal and the rule's index,
     /// so the same run decides the same; of several picked rules of one type, the first applies. With
-    /// <paramref name="liveOnly"/>, only the types a running connection takes up at its next echo are considered.
+    /// <paramref name="liveOnly"/>, only the types a running connection takes up at its next echo are considered. A
+    /// proxy's relay passes its <paramref name="stream"/> and gets only that direction's rules (<c>refuse</c>, which acts
+    /// at accept, goes to the upstream relay, the one that owns the accepted connection) and a random stream of its own;
+    /// an echo connection passes <see langword="null"/> and gets every rule.
     /// </summary>
-    public ConnectionFaults? Decide(long ordinal, int seed, IEchoListener listener, bool liveOnly, out EchoFault[]? picked)
+    public ConnectionFaults? Decide(long ordinal, int seed, IEchoListener listener, bool liveOnly, out EchoFault[]? picked, FaultDirection? stream = null)
     {
         picked = null;
         if (FittingFor(listener) is not { } fitting)
@@ -56,7 +59,8 @@ internal sealed class FaultRuleSet
         foreach (var index in fitting)
         {
             var rule = Rules[index];
-            if ((liveOnly && !FaultTypes.Of(rule.Type).AppliesLive) || chosen?.Exists(r => r.Type == rule.Type) == true)
+            if ((liveOnly && !FaultTypes.Of(rule.Type).AppliesLive) || (stream is { } relay && RelayOf(rule) != relay)
+                || chosen?.Exists(r => r.Type == rule.Type) == true)
             {
                 continue;
             }
@@ -73,8 +77,14 @@ internal sealed class FaultRuleSet
         }
 
         picked = [.. chosen];
-        return new ConnectionFaults(picked, key);
+        return new ConnectionFaults(picked, stream == FaultDirection.Upstream ? key ^ UpstreamKeySalt : key);
     }
+
+    /// <summary>Keeps the two relays of one proxied connection from drawing the same random values (jitter, sizes).</summary>
+    private const ulong UpstreamKeySalt = 0x9E3779B97F4A7C15;
+
+    /// <summary>The relay of a proxied connection a rule belongs to.</summary>
+    private static FaultDirection RelayOf(EchoFault rule) => rule.Type == EchoFaultType.Refuse ? FaultDirection.Upstream : rule.Stream;
 
     /// <summary>A listener of the server, as the rules' <c>on=</c> sees it.</summary>
     public readonly record struct Place(IEchoListener Listener, EchoTransport Transport, EndPoint Bound, EndPoint? Configured);

@@ -40,6 +40,9 @@ internal sealed class ServerContext : IDisposable
 
     public EchoServerOptions Options { get; }
 
+    /// <summary>A fault proxy's upstream; <see langword="null"/> for an echo server.</summary>
+    public ProxyUpstream? Upstream => Options.Upstream;
+
     public ILogger Logger { get; }
 
     public EchoServerMetrics Metrics { get; }

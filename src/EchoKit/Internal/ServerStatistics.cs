@@ -35,7 +35,7 @@ internal sealed class ServerStatistics(ConnectionSet connections, ServerListener
                     active++;
 
                     // The pump counts a receive before its echo: read the echo first, so sent never runs ahead.
-                    sent += Volatile.Read(ref c.BytesSent);
+                    sent += c.BytesSentToClient;
                     received += Volatile.Read(ref c.BytesReceived);
                 }
             }
@@ -81,7 +81,7 @@ internal sealed class ServerStatistics(ConnectionSet connections, ServerListener
                 {
                     if (c.Listener == listener)
                     {
-                        total += received ? Volatile.Read(ref c.BytesReceived) : Volatile.Read(ref c.BytesSent);
+                        total += received ? Volatile.Read(ref c.BytesReceived) : c.BytesSentToClient;
                     }
                 }
 

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 
 namespace EchoKit.Internal;
@@ -14,6 +15,8 @@ internal sealed class SocketTransport : StreamTransport, IDisposable
     private SocketError _syncError;
     private int _syncTransferred;
     private bool _syncResult;
+    private bool _connecting;
+    private bool _noDelay;
 
     public SocketTransport(IStreamTransportOwner owner) => _args = new IoEventArgs(owner);
 
@@ -35,7 +38,52 @@ internal sealed class SocketTransport : StreamTransport, IDisposable
     }
 
     /// <summary>Forgets the socket (closed by then) before the object goes back to its pool.</summary>
-    public void Unbind() => _socket = null;
+    public void Unbind()
+    {
+        _socket = null;
+        _args.RemoteEndPoint = null;
+    }
+
+    /// <summary>
+    /// Opens a new connection to <paramref name="endPoint"/> (a fault proxy's upstream) and binds to it: an IP or Unix
+    /// socket endpoint, or a <see cref="DnsEndPoint"/>, resolved now and tried address by address. Completes like any
+    /// operation, and then the caller calls <see cref="CompleteConnect"/>; <see cref="Abort"/> meanwhile cancels it.
+    /// </summary>
+    public bool Connect(EndPoint endPoint, bool noDelay)
+    {
+        _syncResult = false;
+        _noDelay = noDelay;
+        _args.SetBuffer(null, 0, 0);
+        _args.RemoteEndPoint = endPoint;
+        Volatile.Write(ref _connecting, true);
+        if (endPoint is DnsEndPoint)
+        {
+            // The socket exists only once an address answered: the args carry it back.
+            return Socket.ConnectAsync(SocketType.Stream, ProtocolType.Tcp, _args);
+        }
+
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, endPoint is UnixDomainSocketEndPoint ? ProtocolType.Unspecified : ProtocolType.Tcp);
+        _socket = socket;
+        return socket.ConnectAsync(_args);
+    }
+
+    /// <summary>After <see cref="Connect"/> completed: binds the connected socket (non-blocking, for <see cref="TryReceiveNow"/>) and returns the result.</summary>
+    public SocketError CompleteConnect()
+    {
+        Volatile.Write(ref _connecting, false);
+        var error = _args.SocketError;
+        if (error == SocketError.Success && _args.ConnectSocket is { } connected)
+        {
+            _socket = connected;
+            connected.Blocking = false;
+            if (_noDelay && connected.AddressFamily != AddressFamily.Unix)
+            {
+                connected.NoDelay = true;
+            }
+        }
+
+        return error;
+    }
 
     public override bool Receive(byte[]? buffer, int offset, int count)
     {
@@ -114,7 +162,15 @@ internal sealed class SocketTransport : StreamTransport, IDisposable
         }
     }
 
-    public override void Abort() => _socket?.Dispose();
+    public override void Abort()
+    {
+        if (Volatile.Read(ref _connecting))
+        {
+            Socket.CancelConnectAsync(_args);
+        }
+
+        _socket?.Dispose();
+    }
 
     public void Dispose() => _args.Dispose();
 

@@ -31,6 +31,10 @@ internal sealed partial class StreamConnection
         TryDecide(reason, SocketError.Success);
         _transport.Abort();
         WakeParkedPump();
+        if (IsRelay)
+        {
+            AbortRelays(reason);
+        }
     }
 
     /// <summary>
@@ -49,8 +53,9 @@ internal sealed partial class StreamConnection
         }
 
         var phase = Phase;
-        if (phase is ConnectionPhase.ProxyHeader or ConnectionPhase.Handshake)
+        if (phase is ConnectionPhase.ProxyHeader or ConnectionPhase.Handshake || IsRelay)
         {
+            // A relay has no drain: its peer's bytes would keep coming. Both directions close at once.
             Abort(reason);
         }
         else if (phase == ConnectionPhase.WaitForData && TryMovePhase(ConnectionPhase.WaitForData, ConnectionPhase.Stopped))
@@ -77,6 +82,13 @@ internal sealed partial class StreamConnection
             if (now - _startTick > limits.ProxyHeaderMs)
             {
                 TimeOutProxyHeader();
+            }
+        }
+        else if (phase == ConnectionPhase.Connect)
+        {
+            if (now - _startTick > limits.ConnectMs)
+            {
+                Abort(ConnectionCloseReason.UpstreamUnavailable);
             }
         }
         else if (phase == ConnectionPhase.Handshake)

@@ -21,7 +21,14 @@ internal sealed partial class StreamConnection
     private bool FaultsChanged => Volatile.Read(ref _faultsChanged) != 0;
 
     /// <summary>The server's rules changed: called for each live connection, under the set's lock, so it only raises a flag.</summary>
-    public void OfferFaultChange() => Volatile.Write(ref _faultsChanged, 1);
+    public void OfferFaultChange()
+    {
+        Volatile.Write(ref _faultsChanged, 1);
+        Volatile.Read(ref _peer)?.OfferPeerFaultChange();
+    }
+
+    /// <summary>A proxied connection's other relay takes up the change too.</summary>
+    private void OfferPeerFaultChange() => Volatile.Write(ref _faultsChanged, 1);
 
     /// <summary>
     /// Called by the fault timer at the connection's deadline (under its gate): RST (<c>reset:after=</c>), or FIN after the
@@ -39,6 +46,7 @@ internal sealed partial class StreamConnection
         {
             Faults!.ResetOnClose = true;
             _transport.SetAbortiveClose();
+            _sink.SetAbortiveClose();
         }
 
         Abort(ConnectionCloseReason.FaultInjected);
@@ -94,7 +102,7 @@ internal sealed partial class StreamConnection
         var plan = Context.Faults;
         var set = plan.Current;
         _faultsVersion = set.Version;
-        var fresh = set.Decide(Id, plan.Seed, Listener, liveOnly: true, out var live);
+        var fresh = set.Decide(Id, plan.Seed, Listener, liveOnly: true, out var live, _stream);
         if (Faults is { } current)
         {
             Context.Metrics.FaultsApplied(Listener, current.TakeLive(live ?? []));
@@ -112,6 +120,6 @@ internal sealed partial class StreamConnection
     {
         _faultsChanged = 0;
         _faultsVersion = plan.Current.Version;
-        Faults = plan.Decide(Id, listener, LocalEndPoint, RemoteEndPoint);
+        Faults = plan.Decide(Id, listener, LocalEndPoint, RemoteEndPoint, _stream);
     }
 }

@@ -164,9 +164,12 @@ internal sealed partial class StreamConnection
                     case ConnectionPhase.Handshake:
                         pending = StartHandshake();
                         break;
+                    case ConnectionPhase.Connect:
+                        pending = StartConnect();
+                        break;
                     case ConnectionPhase.Send:
                         SetPhase(ConnectionPhase.Send);
-                        pending = _transport.Send(Buffer!, _sendOffset, _sendCount);
+                        pending = _sink.Send(Buffer!, _sendOffset, _sendCount);
                         break;
                     case ConnectionPhase.Greet:
                         var greeting = PendingGreeting!;
@@ -184,11 +187,12 @@ internal sealed partial class StreamConnection
                         continue;
                     case ConnectionPhase.FaultSend:
                         SetPhase(ConnectionPhase.FaultSend);
-                        pending = _transport.Send(Buffer!, _sendOffset, Faults!.PieceLeft);
+                        pending = _sink.Send(Buffer!, _sendOffset, Faults!.PieceLeft);
                         break;
                     case ConnectionPhase.CloseSend:
                         SetPhase(ConnectionPhase.CloseSend);
-                        pending = _transport.ShutdownSend(closingNext: _afterCloseSend == ConnectionPhase.Close);
+                        // A relay's socket stays open for the other direction, so its FIN is a shutdown of its own.
+                        pending = _sink.ShutdownSend(closingNext: _afterCloseSend == ConnectionPhase.Close && !IsRelay);
                         break;
                     default:
                         CloseOffTheClock();
@@ -226,7 +230,8 @@ internal sealed partial class StreamConnection
             completed = ConnectionPhase.Stopped;
         }
 
-        var error = _transport.GetResult(out var transferred);
+        var transport = completed is ConnectionPhase.Send or ConnectionPhase.FaultSend or ConnectionPhase.CloseSend or ConnectionPhase.Connect ? _sink : _transport;
+        var error = transport.GetResult(out var transferred);
         return Advance(completed, error, transferred);
     }
 
@@ -267,6 +272,11 @@ internal sealed partial class StreamConnection
             return OnHandshakeDone(error);
         }
 
+        if (completed == ConnectionPhase.Connect)
+        {
+            return OnConnected(error);
+        }
+
         if (error != SocketError.Success)
         {
             if (completed is ConnectionPhase.Send or ConnectionPhase.FaultSend)
@@ -304,6 +314,7 @@ internal sealed partial class StreamConnection
                 return transferred == 0 ? ConnectionPhase.Close : ConnectionPhase.Drain;
 
             case ConnectionPhase.CloseSend:
+                _sentFin = true;
                 return _afterCloseSend;
 
             case ConnectionPhase.FaultSend:
@@ -387,6 +398,11 @@ internal sealed partial class StreamConnection
     /// </summary>
     private ConnectionPhase BeginDrain()
     {
+        if (IsRelay)
+        {
+            return EndRelayStream();
+        }
+
         if (CloseReason is not (ConnectionCloseReason.ServerStopping or ConnectionCloseReason.LifetimeExceeded
             or ConnectionCloseReason.ByteLimitExceeded or ConnectionCloseReason.FaultInjected) || Faults is { ResetOnClose: true })
         {

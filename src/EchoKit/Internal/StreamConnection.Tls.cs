@@ -23,7 +23,7 @@ internal sealed partial class StreamConnection
     {
         var listener = Listener;
         _tls = new TlsTransport(this, _socketTransport.Socket!, listener.TlsAuthentication!);
-        _transport = _tls;
+        _transport = _sink = _tls;
         SetPhase(ConnectionPhase.Handshake);
         _handshakeStarted = Stopwatch.GetTimestamp();
         Context.Metrics.TlsHandshakeStarted(listener);

@@ -13,7 +13,9 @@ namespace EchoKit.Internal;
 /// <c>.Greeting.cs</c>, <c>.Faults.cs</c>). Pooled and reused for later connections. Exactly one operation of the pump
 /// runs at a time, so the pump alone closes the connection and releases it; other threads, under the
 /// <see cref="ConnectionSet"/>'s lock, only decide a close reason and poke the transport (<see cref="Abort"/>,
-/// <see cref="BeginGracefulClose"/>, <see cref="EnforceLimits"/>).
+/// <see cref="BeginGracefulClose"/>, <see cref="EnforceLimits"/>). The pump is a relay: it receives from its source
+/// transport and sends to its sink; an echo connection's sink is its source, and a fault proxy's connection is two
+/// of these objects, one relay per direction (<c>.Relay.cs</c>).
 /// </summary>
 internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadPoolWorkItem, IDisposable
 {
@@ -30,7 +32,12 @@ internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadP
     public StreamConnection? Next;
 
     private readonly SocketTransport _socketTransport;
+
+    /// <summary>The source: the transport the pump receives from (and, for an echo, sends to).</summary>
     private StreamTransport _transport;
+
+    /// <summary>The sink: the transport the pump sends to; <see cref="_transport"/> itself for an echo.</summary>
+    private StreamTransport _sink;
     private int _phase;
     private long _startTimestamp;
     private long _startTick;
@@ -39,7 +46,8 @@ internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadP
     public StreamConnection(ServerContext context)
     {
         Context = context;
-        _transport = _socketTransport = new SocketTransport(this);
+        _transport = _sink = _socketTransport = new SocketTransport(this);
+        _activity = this;
     }
 
     public long Id { get; private set; }
@@ -72,10 +80,12 @@ internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadP
     {
         Id = id;
         Listener = listener;
-        _transport = _socketTransport;
+        _transport = _sink = _socketTransport;
         _socketTransport.Bind(socket, nonBlocking: listener.TlsAuthentication is null);
+        _stream = Context.Upstream is null ? null : FaultDirection.Upstream;
         _phase = (int)(listener.TlsAuthentication is null ? ConnectionPhase.Receive : ConnectionPhase.Handshake);
         _resume = ConnectionPhase.Start;
+        _sentFin = false;
         _receiveBeforeWaiting = Context.Options.WaitForDataBeforeAllocatingBuffer;
         _headerReceived = 0;
         ResetClosing();
@@ -102,6 +112,7 @@ internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadP
             DecideFaults(faults, listener);
         }
     }
+
 
     /// <summary>Turns away a connection the set did not admit: closes it, releases this object, and reports the rejection.</summary>
     public void Reject(ConnectionRejectionReason reason)
@@ -151,9 +162,10 @@ internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadP
     /// </summary>
     private void CloseTransport(ConnectionCloseReason reason)
     {
-        if (Faults is { } faults && faults.End())
+        if ((Faults is { } faults && faults.End()) || (IsRelay && reason == ConnectionCloseReason.ConnectionReset))
         {
             _transport.SetAbortiveClose();
+            _sink.SetAbortiveClose();
         }
 
         if (reason is ConnectionCloseReason.ServerStopping)
@@ -162,13 +174,15 @@ internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadP
         }
 
         _transport.Close();
+        _sink.Close();
     }
 
     /// <summary>Gives this object back once the connection is over: to its pool, or to the GC when the pool is full.</summary>
     private void Release()
     {
         _socketTransport.Unbind();
-        _transport = _socketTransport;
+        _transport = _sink = _socketTransport;
+        ReleaseRelay();
         _tls = null;
         _handshakePrefix = null;
         if (!Context.ConnectionPool.Return(this))
@@ -177,7 +191,11 @@ internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadP
         }
     }
 
-    public void Dispose() => _socketTransport.Dispose();
+    public void Dispose()
+    {
+        _socketTransport.Dispose();
+        _otherSocket?.Dispose();
+    }
 
     /// <summary>
     /// The one close sequence, run once by the pump after its last operation: close the transport, release the buffer,
@@ -191,21 +209,34 @@ internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadP
             return;
         }
 
+        if (IsRelay)
+        {
+            EndRelay();
+            return;
+        }
+
+        Finish();
+    }
+
+    /// <summary>The close sequence proper; a proxied connection's runs once both its relays ended (<see cref="EndRelay"/>).</summary>
+    private void Finish()
+    {
         MarkCloseStarted();
-        var reason = DecideFinalReason();
+        var reason = RelayedReason(DecideFinalReason());
         CloseTransport(reason);
         ReleaseBuffer();
+        var bytesSent = BytesSentToClient;
 
         var context = Context;
         context.Connections.Remove(this, reason);
         context.Metrics.ConnectionEnded(Listener, reason, _startTimestamp);
         if (context.Logger.IsEnabled(LogLevel.Debug))
         {
-            EchoServerLog.ConnectionClosed(context.Logger, Id, reason, CloseError, BytesReceived, BytesSent);
+            EchoServerLog.ConnectionClosed(context.Logger, Id, reason, CloseError, BytesReceived, bytesSent);
         }
 
         var closed = context.Server.HasConnectionClosedSubscribers
-            ? new ConnectionClosedEventArgs(Id, LocalEndPoint, RemoteEndPoint, reason, CloseError, BytesReceived, BytesSent, Stopwatch.GetElapsedTime(_startTimestamp))
+            ? new ConnectionClosedEventArgs(Id, LocalEndPoint, RemoteEndPoint, reason, CloseError, BytesReceived, bytesSent, Stopwatch.GetElapsedTime(_startTimestamp))
             : null;
         ClearAndRelease();
         if (closed is not null)
@@ -224,7 +255,7 @@ internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadP
     }
 
     /// <summary>Marks activity (a completed receive or send, or the start of a drain) for the time limits.</summary>
-    private void Touch() => Volatile.Write(ref LastActivity, Environment.TickCount64);
+    private void Touch() => Volatile.Write(ref _activity.LastActivity, Environment.TickCount64);
 
     private void ClearAndRelease()
     {

@@ -24,7 +24,7 @@ internal sealed class FaultTypeInfo
         _build = build;
         var words = transports.Select(t => t.ToString().ToLowerInvariant()).ToArray();
         TransportList = string.Join(", ", words);
-        Usage = $"{Grammar(name, keys)} plus toxicity=0..1 and on={string.Join("|", words)}|ENDPOINT (TIME such as 50ms or 2s, SIZE such as 4096 or 4KiB)";
+        Usage = $"{Grammar(name, keys)} plus toxicity=0..1, on={string.Join("|", words)}|ENDPOINT and stream=upstream|downstream (TIME such as 50ms or 2s, SIZE such as 4096 or 4KiB)";
     }
 
     /// <summary>The type.</summary>
@@ -33,7 +33,7 @@ internal sealed class FaultTypeInfo
     /// <summary>Its word in the grammar (<c>stall-reads</c>), also the metric's <c>fault.type</c> tag.</summary>
     public string Name { get; }
 
-    /// <summary>Its own keys (not <c>toxicity</c> and <c>on</c>, which every type takes), in the order <see cref="EchoFault.ToString"/> writes them.</summary>
+    /// <summary>Its own keys (not <c>toxicity</c>, <c>on</c> and <c>stream</c>, which every type takes), in the order <see cref="EchoFault.ToString"/> writes them.</summary>
     public IReadOnlyList<FaultKey> Keys { get; }
 
     /// <summary>
@@ -45,7 +45,7 @@ internal sealed class FaultTypeInfo
     /// <summary>The transports it fits, as errors name them: <c>tcp, tls, unix</c>.</summary>
     public string TransportList { get; }
 
-    /// <summary>The rule's grammar, as every error about it ends: <c>reset[:after=TIME] plus toxicity=0..1 and on=tcp|tls|unix|ENDPOINT (...)</c>.</summary>
+    /// <summary>The rule's grammar, as every error about it ends: <c>reset[:after=TIME] plus toxicity=0..1, on=tcp|tls|unix|ENDPOINT and stream=upstream|downstream (...)</c>.</summary>
     public string Usage { get; }
 
     /// <summary>A type without keys of its own.</summary>
