@@ -31,16 +31,47 @@ public class AllocationTests(ITestOutputHelper output)
     public Task Faulted_echo_allocates_nothing_per_message(string rule, int messages) =>
         AssertNoAllocationPerMessageAsync(TestHelpers.LoopbackOptions(o => o.Faults.Add(EchoFault.Parse(rule))), messages);
 
+    /// <summary>
+    /// Through a fault proxy to an echo server in the same process: each message crosses both relays of the proxy and
+    /// the echo, and the whole process still allocates nothing per message.
+    /// </summary>
+    [Theory]
+    [InlineData(null, MessagesPerConnection / 2)]
+    [InlineData("latency:delay=1ms,stream=upstream", 1_000)]
+    [InlineData("slice:size=1-8,delay=0s", 5_000)]
+    public async Task Relayed_messages_allocate_nothing_per_message(string? rule, int messages)
+    {
+        await using var upstream = await TestHelpers.StartAsync();
+        var options = new FaultProxyOptions { Upstream = upstream.EndPoint(), FaultSeed = 1 };
+        options.EndPoints.Add(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        if (rule is not null)
+        {
+            options.Faults.Add(EchoFault.Parse(rule));
+        }
+
+        await using var proxy = new FaultProxy(options);
+        await proxy.StartAsync();
+        await AssertNoAllocationPerMessageAsync((System.Net.IPEndPoint)proxy.EndPoints[0], messages);
+        await TestHelpers.WaitUntilAsync(() => proxy.PoolOutstanding == (0, 0), $"the proxy's pools back to baseline ({proxy.PoolOutstanding})");
+        await upstream.AssertPoolsReturnedAsync();
+    }
+
     private async Task AssertNoAllocationPerMessageAsync(EchoServerOptions options, int messagesPerConnection)
     {
         await using var server = await TestHelpers.StartAsync(options);
+        await AssertNoAllocationPerMessageAsync(server.EndPoint(), messagesPerConnection);
+        await server.AssertPoolsReturnedAsync();
+    }
+
+    private async Task AssertNoAllocationPerMessageAsync(System.Net.IPEndPoint endPoint, int messagesPerConnection)
+    {
         var clients = new Socket[Connections];
         for (var i = 0; i < Connections; i++)
         {
             // A socket only ever used synchronously stays in blocking mode, where the runtime's sync calls
             // allocate nothing; a socket used asynchronously allocates for every sync call that would block.
             clients[i] = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            clients[i].Connect(server.EndPoint());
+            clients[i].Connect(endPoint);
         }
 
         // Warm up: JIT, tiering, pools, the runtime's per-socket async state.
@@ -65,8 +96,6 @@ public class AllocationTests(ITestOutputHelper output)
         {
             client.Dispose();
         }
-
-        await server.AssertPoolsReturnedAsync();
     }
 
     /// <summary>Ping-pong on each connection from its own thread with blocking, allocation-free socket calls.</summary>
