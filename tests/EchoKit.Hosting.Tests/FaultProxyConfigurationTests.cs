@@ -205,6 +205,34 @@ public class FaultProxyConfigurationTests
         Assert.Equal(2, options.EndPoints.Count);
     }
 
+    /// <summary>The key table of docs/HOSTING.md's "Fault proxies" section lists exactly the keys the binder reads.</summary>
+    [Fact]
+    public void The_documented_keys_are_the_keys_the_binder_reads()
+    {
+        var lines = File.ReadAllLines(FindRepositoryFile("docs/HOSTING.md"));
+        var start = Array.IndexOf(lines, "## Fault proxies");
+        Assert.True(start >= 0, "docs/HOSTING.md has no '## Fault proxies' section.");
+        var documented = lines.Skip(start + 1).TakeWhile(l => !l.StartsWith('#'))
+            .Where(l => l.StartsWith("| `", StringComparison.Ordinal))
+            .Select(l => l.Split('|')[1].Trim().Trim('`'))
+            .ToList();
+
+        Assert.Equal(Hosting.Internal.FaultProxyConfigurationKeys.All.Select(k => k.Key).Order(), documented.Order());
+    }
+
+    private static string FindRepositoryFile(string name)
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "EchoKit.sln")))
+            {
+                return Path.Combine(directory.FullName, name);
+            }
+        }
+
+        throw new FileNotFoundException($"No EchoKit.sln above {AppContext.BaseDirectory}.");
+    }
+
     private static Dictionary<string, string?> ValidSettings() => new()
     {
         ["FaultProxy:EndPoints:0"] = "127.0.0.1:0",
