@@ -5,37 +5,55 @@ namespace EchoKit.Shared;
 /// <summary>
 /// Finds the keys of a server's configuration that no option reads, so that a misspelled key (<c>MaxConection</c>,
 /// <c>EndPoint</c>) fails start-up with its name and the nearest known key instead of being silently dropped. The
-/// known keys are those of <see cref="EchoServerOptionCatalog.All"/> plus the few a host reads itself.
+/// known keys of an echo server are those of <see cref="EchoServerOptionCatalog.All"/> plus the few a host reads
+/// itself; other options (a fault proxy's) make their own check from their own keys.
 /// </summary>
-internal static class ConfigurationKeyCheck
+internal sealed class ConfigurationKeyCheck
 {
     /// <summary>Keys read outside the catalog: the certificate (as Kestrel names it) and the host's drain delay.</summary>
     private static readonly string[] HostKeys = ["Tls:Certificate:Path", "Tls:Certificate:KeyPath", "Tls:Certificate:Password", "DrainDelay"];
 
-    private static readonly string[] ScalarKeys =
-        [.. EchoServerOptionCatalog.All.Where(o => !o.IsList).Select(o => o.Key), .. HostKeys];
+    private static readonly ConfigurationKeyCheck EchoServerKeys = new(
+        [.. EchoServerOptionCatalog.All.Where(o => !o.IsList).Select(o => o.Key), .. HostKeys],
+        [.. EchoServerOptionCatalog.All.Where(o => o.IsList).Select(o => o.Key)],
+        nameof(EchoServerOptions));
 
-    private static readonly string[] ListKeys = [.. EchoServerOptionCatalog.All.Where(o => o.IsList).Select(o => o.Key)];
+    private readonly string[] _scalarKeys;
+    private readonly string[] _listKeys;
+    private readonly string _optionsName;
 
-    /// <summary>One error per key under <paramref name="configuration"/> that no option reads, each naming its full path.</summary>
-    public static List<string> FindUnknownKeys(IConfiguration configuration)
+    /// <param name="scalarKeys">Keys that hold one value (<c>MaxConnections</c>, <c>Udp:MaxDatagramSize</c>).</param>
+    /// <param name="listKeys">Keys that hold an array, whose items are indexed children (<c>EndPoints:0</c>).</param>
+    /// <param name="optionsName">The options type whose property names the keys are, for the error message.</param>
+    public ConfigurationKeyCheck(string[] scalarKeys, string[] listKeys, string optionsName)
+    {
+        _scalarKeys = scalarKeys;
+        _listKeys = listKeys;
+        _optionsName = optionsName;
+    }
+
+    /// <summary>One error per key under an echo server's <paramref name="configuration"/> that no option reads, each naming its full path.</summary>
+    public static List<string> FindUnknownKeys(IConfiguration configuration) => EchoServerKeys.Find(configuration);
+
+    /// <summary>One error per key under <paramref name="configuration"/> that is not one of this check's keys, each naming its full path.</summary>
+    public List<string> Find(IConfiguration configuration)
     {
         var errors = new List<string>();
         Visit(configuration, "", errors);
         return errors;
     }
 
-    private static void Visit(IConfiguration node, string prefix, List<string> errors)
+    private void Visit(IConfiguration node, string prefix, List<string> errors)
     {
         foreach (var child in node.GetChildren())
         {
             var key = prefix.Length == 0 ? child.Key : $"{prefix}:{child.Key}";
-            if (Contains(ListKeys, key))
+            if (Contains(_listKeys, key))
             {
                 continue; // Its items are indexed children; the binder reports an item it cannot read.
             }
 
-            if (Contains(ScalarKeys, key))
+            if (Contains(_scalarKeys, key))
             {
                 if (child.Value is null && child.GetChildren().Any())
                 {
@@ -53,20 +71,20 @@ internal static class ConfigurationKeyCheck
 
             var nearest = Nearest(key);
             errors.Add($"{child.Path}: unknown key{(nearest is null ? "." : $"; did you mean '{Rebase(child.Path, key, nearest)}'?")} " +
-                "The keys are the EchoServerOptions property names (docs/HOSTING.md).");
+                $"The keys are the {_optionsName} property names (docs/HOSTING.md).");
         }
     }
 
     private static bool Contains(string[] keys, string key) => keys.Contains(key, StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Whether <paramref name="key"/> is a section that holds known keys (<c>Udp</c>, <c>Tls:Certificate</c>).</summary>
-    private static bool IsSection(string key) =>
-        ScalarKeys.Concat(ListKeys).Any(k => k.Length > key.Length && k[key.Length] == ':' && k.StartsWith(key, StringComparison.OrdinalIgnoreCase));
+    private bool IsSection(string key) =>
+        _scalarKeys.Concat(_listKeys).Any(k => k.Length > key.Length && k[key.Length] == ':' && k.StartsWith(key, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>The known key or section closest to <paramref name="key"/>, when it is close enough to be a typo.</summary>
-    private static string? Nearest(string key)
+    private string? Nearest(string key)
     {
-        var candidates = ScalarKeys.Concat(ListKeys).SelectMany(SelfAndSections).Distinct(StringComparer.OrdinalIgnoreCase);
+        var candidates = _scalarKeys.Concat(_listKeys).SelectMany(SelfAndSections).Distinct(StringComparer.OrdinalIgnoreCase);
         string? best = null;
         var bestDistance = int.MaxValue;
         foreach (var candidate in candidates)

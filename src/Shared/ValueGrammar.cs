@@ -238,6 +238,57 @@ internal static class ValueGrammar
         return true;
     }
 
+    /// <summary>
+    /// The server a proxy relays to: <c>127.0.0.1:6379</c> or <c>[::1]:6379</c> (an <see cref="IPEndPoint"/>), a host
+    /// name and port, <c>redis.local:6379</c> or <c>localhost:6379</c> (a <see cref="DnsEndPoint"/>, resolved for each
+    /// connection), or <c>unix:/path/to/socket</c>. Unlike a listening endpoint, the host and a port from 1 to 65535
+    /// are required: there is no "every interface" or "any port" to connect to.
+    /// </summary>
+    public static bool TryParseUpstream(string text, [NotNullWhen(true)] out EndPoint? value, out ValueError error)
+    {
+        value = null;
+        error = Upstream;
+        text = text.Trim();
+        if (text.StartsWith(UnixPrefix, StringComparison.OrdinalIgnoreCase))
+        {
+            if (!TryParseUnixPath(text[UnixPrefix.Length..], out var unix, out var problem))
+            {
+                error = error with { Detail = problem };
+                return false;
+            }
+
+            value = unix;
+            return true;
+        }
+
+        if (!TrySplitHostPort(text, out var host, out var portText) || host.Length == 0 || host == "*")
+        {
+            return false;
+        }
+
+        if (!TryParsePort(portText, out var port, out var portProblem) || port == 0)
+        {
+            error = error with { Detail = portProblem ?? "port 0 is for listening; an upstream needs its real port, 1 to 65535" };
+            return false;
+        }
+
+        if (IPAddress.TryParse(host, out var address))
+        {
+            value = new IPEndPoint(address, port);
+            return true;
+        }
+
+        // A bracketed host is an IPv6 literal; anything else must at least be a well-formed DNS name.
+        if (text.StartsWith('[') || Uri.CheckHostName(host) != UriHostNameType.Dns)
+        {
+            error = error with { Detail = $"'{host}' is neither an IP address nor a host name" };
+            return false;
+        }
+
+        value = new DnsEndPoint(host, port);
+        return true;
+    }
+
     /// <summary>A Unix domain socket path (without <c>unix:</c>), checked for the platform's length limit.</summary>
     public static bool TryParseUnixPath(string text, [NotNullWhen(true)] out UnixDomainSocketEndPoint? value, out string? problem)
     {
@@ -336,6 +387,8 @@ internal static class ValueGrammar
     private static readonly ValueError IPEndPointOnly = new("a valid endpoint", IPEndPointHint);
 
     private static readonly ValueError StreamEndPoint = new("a valid endpoint", IPEndPointHint + ", or unix:/path/to/socket");
+
+    private static readonly ValueError Upstream = new("an upstream endpoint", "write a host and port such as 127.0.0.1:6379, [::1]:6379 or redis.local:6379, or unix:/path/to/socket");
 
     private static readonly (string Unit, double Multiplier)[] DurationUnits = [("ms", 0.001), ("s", 1), ("m", 60), ("min", 60), ("h", 3600)];
 

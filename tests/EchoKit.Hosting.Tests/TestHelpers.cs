@@ -66,6 +66,10 @@ internal static class TestHelpers
     public static EchoServerOptions Options(this IServiceProvider services, string name = "") =>
         services.GetRequiredService<IOptionsMonitor<EchoServerOptions>>().Get(name);
 
+    /// <summary>The options a host would run a fault proxy with, built and validated as the host does.</summary>
+    public static FaultProxyOptions FaultProxyOptions(this IServiceProvider services, string name = "") =>
+        services.GetRequiredService<IOptionsMonitor<FaultProxyOptions>>().Get(name);
+
     public static IPEndPoint EndPoint(this EchoServer server, int index = 0) => (IPEndPoint)server.EndPoints[index];
 
     /// <summary>Connects, sends a random payload and checks it comes back unchanged.</summary>
