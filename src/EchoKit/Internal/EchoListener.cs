@@ -78,7 +78,7 @@ internal sealed partial class EchoListener : IDisposable, IEchoListener
             {
                 if (!UnixSocketFile.TryRemoveStale(path, out var problem))
                 {
-                    throw new IOException($"EchoServer failed to bind to {path}: {problem}.", ex);
+                    throw new IOException($"{context.OwnerName} failed to bind to {path}: {problem}.", ex);
                 }
 
                 EchoServerLog.StaleSocketFileRemoved(context.Logger, path);
@@ -96,7 +96,7 @@ internal sealed partial class EchoListener : IDisposable, IEchoListener
         catch (SocketException ex)
         {
             socket.Dispose();
-            throw BindFailed(endPoint, transport == EchoTransport.Tls ? "TLS " : "", ex);
+            throw BindFailed(endPoint, transport == EchoTransport.Tls ? "TLS " : "", ex, context.OwnerName);
         }
         catch
         {
@@ -108,7 +108,7 @@ internal sealed partial class EchoListener : IDisposable, IEchoListener
     }
 
     /// <summary>The exception for a failed bind: names the endpoint (and, when given, the transport) and says why in plain words.</summary>
-    public static IOException BindFailed(EndPoint endPoint, string transport, SocketException ex)
+    public static IOException BindFailed(EndPoint endPoint, string transport, SocketException ex, string owner = nameof(EchoServer))
     {
         var what = ex.SocketErrorCode switch
         {
@@ -117,7 +117,7 @@ internal sealed partial class EchoListener : IDisposable, IEchoListener
             SocketError.AccessDenied => "access was denied (ports below 1024 need privileges)",
             _ => ex.Message,
         };
-        return new IOException($"EchoServer failed to bind {transport}to {endPoint}: {what}.", ex);
+        return new IOException($"{owner} failed to bind {transport}to {endPoint}: {what}.", ex);
     }
 
     /// <summary>

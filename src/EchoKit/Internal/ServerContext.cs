@@ -43,6 +43,9 @@ internal sealed class ServerContext : IDisposable
     /// <summary>A fault proxy's upstream; <see langword="null"/> for an echo server.</summary>
     public ProxyUpstream? Upstream => Options.Upstream;
 
+    /// <summary>What errors call the server: <c>EchoServer</c>, or <c>FaultProxy</c> for a proxy's engine.</summary>
+    public string OwnerName => Upstream is null ? nameof(EchoServer) : nameof(FaultProxy);
+
     public ILogger Logger { get; }
 
     public EchoServerMetrics Metrics { get; }
