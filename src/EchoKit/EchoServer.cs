@@ -20,6 +20,10 @@ public sealed partial class EchoServer : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ConnectionSet _connections;
     private readonly ServerListeners _listeners = new();
+
+    /// <summary>A fault proxy's UDP listeners (an echo server's are in <see cref="_listeners"/>).</summary>
+    private readonly List<UdpProxyListener> _udpProxies = [];
+
     private readonly ServerStatistics _statistics;
     private readonly ServerContext _context;
     private readonly CancellationTokenSource _abortDrain = new();
@@ -132,7 +136,18 @@ public sealed partial class EchoServer : IAsyncDisposable
                 infos.Add(new EchoListenerInfo(listener.EndPoint, listener.Transport));
             }
 
-            if (_options.UdpEndPoints.Count > 0)
+            if (_options.UdpEndPoints.Count > 0 && _context.Upstream is not null)
+            {
+                foreach (var endPoint in _options.UdpEndPoints)
+                {
+                    var listener = UdpProxyListener.Bind(_context, endPoint);
+                    _context.Faults.AddListener(listener.ToUpstream, EchoTransport.Udp, listener.EndPoint, endPoint, FaultDirection.Upstream);
+                    _context.Faults.AddListener(listener.ToClient, EchoTransport.Udp, listener.EndPoint, endPoint, FaultDirection.Downstream);
+                    _udpProxies.Add(listener);
+                    infos.Add(new EchoListenerInfo(listener.EndPoint, EchoTransport.Udp));
+                }
+            }
+            else if (_options.UdpEndPoints.Count > 0)
             {
                 var policy = new UdpEchoPolicy(_options.Udp);
                 foreach (var endPoint in _options.UdpEndPoints)
@@ -164,6 +179,11 @@ public sealed partial class EchoServer : IAsyncDisposable
             }
 
             foreach (var listener in udpListeners)
+            {
+                listener.Dispose();
+            }
+
+            foreach (var listener in _udpProxies)
             {
                 listener.Dispose();
             }
@@ -207,6 +227,11 @@ public sealed partial class EchoServer : IAsyncDisposable
         }
 
         foreach (var listener in _listeners.Udp)
+        {
+            listener.Start();
+        }
+
+        foreach (var listener in _udpProxies)
         {
             listener.Start();
         }
@@ -307,6 +332,11 @@ public sealed partial class EchoServer : IAsyncDisposable
             listener.Dispose();
         }
 
+        foreach (var listener in _udpProxies)
+        {
+            listener.Dispose();
+        }
+
         _housekeeping?.Dispose();
         var drained = _connections.BeginShutdown(static c => c.BeginGracefulClose(ConnectionCloseReason.ServerStopping));
         EchoServerLog.Stopping(_logger, _connections.Live, _options.ShutdownTimeout);
@@ -322,6 +352,11 @@ public sealed partial class EchoServer : IAsyncDisposable
         }
 
         foreach (var listener in _listeners.Udp)
+        {
+            await listener.Stopped.ConfigureAwait(false);
+        }
+
+        foreach (var listener in _udpProxies)
         {
             await listener.Stopped.ConfigureAwait(false);
         }

@@ -11,11 +11,20 @@ namespace EchoKit;
 public sealed class FaultProxyOptions
 {
     /// <summary>
-    /// The endpoints to listen on: <see cref="IPEndPoint"/> for TCP (port 0 picks a free port, read the real one from
-    /// <see cref="FaultProxy.EndPoints"/>) or <see cref="UnixDomainSocketEndPoint"/>. At least one is required. TLS
-    /// passes through as plain bytes. Defaults to empty.
+    /// The stream endpoints to listen on: <see cref="IPEndPoint"/> for TCP (port 0 picks a free port, read the real one
+    /// from <see cref="FaultProxy.EndPoints"/>) or <see cref="UnixDomainSocketEndPoint"/>. At least one is required here
+    /// or in <see cref="UdpEndPoints"/>. TLS passes through as plain bytes. Defaults to empty.
     /// </summary>
     public IList<EndPoint> EndPoints { get; } = new List<EndPoint>();
+
+    /// <summary>
+    /// The UDP endpoints to listen on. Each client source (address and port) gets a session with a socket of its own
+    /// to <see cref="Upstream"/> (an IP endpoint, or a host name resolved once at start), which ends after
+    /// <see cref="IdleTimeout"/> without a datagram (60 seconds when that is not set); at most
+    /// <see cref="MaxConnections"/> sessions exist at once. Datagram rules (drop, duplicate, reorder, latency, corrupt)
+    /// act per direction. Defaults to empty.
+    /// </summary>
+    public IList<IPEndPoint> UdpEndPoints { get; } = new List<IPEndPoint>();
 
     /// <summary>
     /// The server every accepted connection is relayed to: an <see cref="IPEndPoint"/>, a <see cref="DnsEndPoint"/>
@@ -81,6 +90,11 @@ public sealed class FaultProxyOptions
             options.EndPoints.Add(endPoint);
         }
 
+        foreach (var endPoint in UdpEndPoints)
+        {
+            options.UdpEndPoints.Add(endPoint);
+        }
+
         foreach (var fault in Faults)
         {
             options.Faults.Add(fault);
@@ -101,6 +115,11 @@ public sealed class FaultProxyOptions
             default:
                 Fail(nameof(Upstream), $"must be an IPEndPoint, a DnsEndPoint or a UnixDomainSocketEndPoint, not {Upstream.GetType().Name}");
                 break;
+        }
+
+        if (UdpEndPoints.Count > 0 && Upstream is UnixDomainSocketEndPoint)
+        {
+            Fail(nameof(UdpEndPoints), "need an IP or host name Upstream: a Unix stream socket cannot take datagrams");
         }
 
         if (ConnectTimeout <= TimeSpan.Zero || ConnectTimeout.TotalMilliseconds > int.MaxValue)

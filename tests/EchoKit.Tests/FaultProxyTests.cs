@@ -369,3 +369,121 @@ internal static class FaultProxyTestExtensions
 {
     public static IPEndPoint EndPoint(this FaultProxy proxy) => (IPEndPoint)proxy.EndPoints[0];
 }
+
+/// <summary>The fault proxy's UDP sessions in front of a real UDP echo server on loopback: relayed both ways, per direction faults, sessions per source.</summary>
+public sealed class UdpFaultProxyTests
+{
+    [Fact]
+    public async Task Relays_datagrams_both_ways_with_a_session_per_client_source()
+    {
+        await using var upstream = await StartUdpEchoAsync();
+        await using var proxy = await StartAsync(upstream);
+        using var first = Client(proxy);
+        using var second = Client(proxy);
+
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal([(byte)i, 1], await RoundTripAsync(first, [(byte)i, 1]));
+            Assert.Equal([(byte)i, 2], await RoundTripAsync(second, [(byte)i, 2]));
+        }
+    }
+
+    [Fact]
+    public async Task Drop_on_the_upstream_stream_loses_requests_and_the_same_seed_loses_the_same_ones()
+    {
+        await using var upstream = await StartUdpEchoAsync();
+        async Task<string> LostAsync()
+        {
+            await using var proxy = await StartAsync(upstream, "drop:toxicity=0.5,stream=upstream");
+            using var client = Client(proxy);
+            var lost = new List<int>();
+            for (var i = 0; i < 40; i++)
+            {
+                client.Send([(byte)i]);
+                if (await TryReceiveAsync(client, TimeSpan.FromMilliseconds(300)) is null)
+                {
+                    lost.Add(i);
+                }
+            }
+
+            return string.Join(",", lost);
+        }
+
+        var run = await LostAsync();
+        var count = run.Split(',', StringSplitOptions.RemoveEmptyEntries).Length;
+        Assert.InRange(count, 8, 32);
+        Assert.Equal(run, await LostAsync());
+    }
+
+    [Fact]
+    public async Task Downstream_latency_delays_each_answer_and_duplicate_sends_it_twice()
+    {
+        await using var upstream = await StartUdpEchoAsync();
+        await using var proxy = await StartAsync(upstream, "latency:delay=150ms", "duplicate");
+        using var client = Client(proxy);
+
+        var started = Stopwatch.StartNew();
+        client.Send([42]);
+        Assert.Equal([42], await TryReceiveAsync(client, TestHelpers.Timeout));
+        Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(150), TimeSpan.FromSeconds(10));
+        Assert.Equal([42], await TryReceiveAsync(client, TestHelpers.Timeout));
+    }
+
+    [Fact]
+    public void A_unix_upstream_cannot_take_udp()
+    {
+        var options = new FaultProxyOptions { Upstream = new UnixDomainSocketEndPoint("/tmp/x.sock") };
+        options.UdpEndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        var e = Assert.Throws<ArgumentException>(() => new FaultProxy(options));
+        Assert.Contains("FaultProxyOptions.UdpEndPoints need an IP or host name Upstream", e.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task<EchoServer> StartUdpEchoAsync()
+    {
+        var options = new EchoServerOptions();
+        options.UdpEndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        return await TestHelpers.StartAsync(options);
+    }
+
+    private static async Task<FaultProxy> StartAsync(EchoServer upstream, params string[] rules)
+    {
+        var options = new FaultProxyOptions { Upstream = upstream.EndPoints[0], FaultSeed = 7 };
+        options.UdpEndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        foreach (var rule in rules)
+        {
+            options.Faults.Add(EchoFault.Parse(rule));
+        }
+
+        var proxy = new FaultProxy(options);
+        await proxy.StartAsync();
+        return proxy;
+    }
+
+    private static Socket Client(FaultProxy proxy)
+    {
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        client.Connect(proxy.EndPoints[0]);
+        return client;
+    }
+
+    private static async Task<byte[]> RoundTripAsync(Socket client, byte[] payload)
+    {
+        client.Send(payload);
+        return await TryReceiveAsync(client, TestHelpers.Timeout) ?? throw new TimeoutException("no answer through the proxy");
+    }
+
+    private static async Task<byte[]?> TryReceiveAsync(Socket client, TimeSpan within)
+    {
+        var buffer = new byte[2048];
+        using var timeout = new CancellationTokenSource(within);
+        try
+        {
+            var n = await client.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
+            return buffer[..n];
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+}

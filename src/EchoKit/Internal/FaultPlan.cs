@@ -32,11 +32,11 @@ internal sealed class FaultPlan
     public bool HasSelector => _selector is not null;
 
     /// <summary>Notes a listener (its transport, bound and configured endpoint) so rules with <c>on=</c> can be matched to it once per rule set.</summary>
-    public void AddListener(IEchoListener listener, EchoTransport transport, EndPoint bound, EndPoint? configured)
+    public void AddListener(IEchoListener listener, EchoTransport transport, EndPoint bound, EndPoint? configured, FaultDirection? stream = null)
     {
         lock (_gate)
         {
-            _places.Add(new FaultRuleSet.Place(listener, transport, bound, configured));
+            _places.Add(new FaultRuleSet.Place(listener, transport, bound, configured, stream));
             Volatile.Write(ref _current, new FaultRuleSet(_current.Rules, _places, _current.Version));
         }
     }

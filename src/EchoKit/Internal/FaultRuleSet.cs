@@ -16,7 +16,8 @@ internal sealed class FaultRuleSet
         Version = version;
         foreach (var place in places)
         {
-            var fitting = Enumerable.Range(0, rules.Length).Where(i => rules[i].Fits(place.Transport, place.Bound, place.Configured)).ToArray();
+            var fitting = Enumerable.Range(0, rules.Length)
+                .Where(i => rules[i].Fits(place.Transport, place.Bound, place.Configured) && (place.Stream is not { } stream || rules[i].Stream == stream)).ToArray();
             if (fitting.Length > 0)
             {
                 _fitting[place.Listener] = fitting;
@@ -86,6 +87,6 @@ internal sealed class FaultRuleSet
     /// <summary>The relay of a proxied connection a rule belongs to.</summary>
     private static FaultDirection RelayOf(EchoFault rule) => rule.Type == EchoFaultType.Refuse ? FaultDirection.Upstream : rule.Stream;
 
-    /// <summary>A listener of the server, as the rules' <c>on=</c> sees it.</summary>
-    public readonly record struct Place(IEchoListener Listener, EchoTransport Transport, EndPoint Bound, EndPoint? Configured);
+    /// <summary>A listener of the server, as the rules' <c>on=</c> sees it; a UDP proxy's direction also has its <c>stream=</c>.</summary>
+    public readonly record struct Place(IEchoListener Listener, EchoTransport Transport, EndPoint Bound, EndPoint? Configured, FaultDirection? Stream = null);
 }
