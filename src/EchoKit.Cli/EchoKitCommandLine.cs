@@ -27,19 +27,22 @@ internal static class EchoKitCommandLine
     {
         var serve = ServeCommand.Create(console);
         var bench = BenchCommand.Create(console);
+        var proxy = ProxyCommand.Create(console);
         var help = new HelpOption { Recursive = true };
-        var root = new Command("echokit", "Run an RFC 862 echo server (serve), or load any echo server and verify every echoed byte (bench).")
+        var root = new Command("echokit", "Run an RFC 862 echo server (serve), load any echo server and verify every echoed byte (bench), or put faults between a client and its server (proxy).")
         {
             help,
             new VersionOption(),
             serve,
             bench,
+            proxy,
         };
         help.Action = new HelpWithExamplesAction((HelpAction)help.Action!, new Dictionary<Command, string[]>
         {
-            [root] = ["echokit serve --tcp 7007", "echokit bench 127.0.0.1:7007 --duration 10", "echokit serve --help", "echokit bench --help"],
+            [root] = ["echokit serve --tcp 7007", "echokit bench 127.0.0.1:7007 --duration 10", "echokit proxy --listen 127.0.0.1:16379 --upstream 127.0.0.1:6379 --fault latency:delay=50ms", "echokit serve --help", "echokit bench --help", "echokit proxy --help"],
             [serve] = ServeCommand.Examples,
             [bench] = BenchCommand.Examples,
+            [proxy] = ProxyCommand.Examples,
         });
         return root;
     }
