@@ -89,8 +89,8 @@ internal sealed class ServerProcess : IAsyncDisposable
         _stopRequested = true;
         if (!SpeaksServeProtocol)
         {
-            // HAProxy keeps nothing worth a graceful stop here, and with -db it ends by the signal's default action
-            // even on SIGTERM (exit status 143), so SIGKILL is as clean and needs no P/Invoke.
+            // HAProxy stops gracefully on SIGUSR1 (or at once on SIGTERM), but .NET sends neither without P/Invoke;
+            // the measurement is over and it keeps nothing worth flushing, so SIGKILL (Process.Kill) does as well.
             try
             {
                 _process.Kill();
