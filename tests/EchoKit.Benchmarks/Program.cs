@@ -6,10 +6,12 @@
 //       [--idle-connections 10000] [--churn-concurrency 16] [--noread-connections 200] [--noread-mib 16] [--source-addresses 8]
 //       [--client dotnet|native]
 //   dotnet run -c Release --project tests/EchoKit.Benchmarks -- serve <echokit|kestrel|dotnetty|naive> --port N
+//   dotnet run -c Release --project tests/EchoKit.Benchmarks -- serve <proxy-echokit|proxy-naive> --port N --upstream 127.0.0.1:M
 //   dotnet run -c Release --project tests/EchoKit.Benchmarks -- faults [--connections 100] [--duration 5] [--json]
 //   dotnet run -c Release --project tests/EchoKit.Benchmarks -- micro [BenchmarkDotNet arguments, e.g. --filter *RoundTrip*]
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Running;
 using EchoKit.Benchmarks;
@@ -21,13 +23,15 @@ const string Usage = """
     Usage:
       smoke                                     every scenario for a moment against every server; exit 1 on any failure or byte mismatch
       run [--rounds 3] [--duration 5] [--warmup 1] [--scenarios pingpong,rate,throughput,churn,idle,noread]
-          [--servers echokit,kestrel,dotnetty,naive (also: echokit-threadpool, kestrel-inline, echokit-8k, echokit-nowait, echokit-proxy, echokit-1engine, c-epoll)] [--out docs/BENCHMARKS.md] [--idle-connections 10000]
+          [--servers echokit,kestrel,dotnetty,naive (also: echokit-threadpool, kestrel-inline, echokit-8k, echokit-nowait, echokit-proxy, echokit-1engine, c-epoll; the proxy comparison: direct, proxy-echokit, proxy-haproxy, proxy-naive)] [--out docs/BENCHMARKS.md] [--idle-connections 10000]
           [--churn-concurrency 16] [--noread-connections 200] [--noread-mib 16] [--source-addresses 8] [--client dotnet|native]
                                                 the side-by-side comparison; Markdown on stdout (and in --out), progress on stderr;
                                                 --client native drives pingpong, rate and throughput with Native/echoload.c (needs gcc);
-                                                c-epoll is Native/echoserve.c, a plain C epoll echo server (needs gcc), the floor to compare with
-      serve <echokit|kestrel|dotnetty|naive> --port N
-                                                one server on 127.0.0.1:N; prints "READY N"; stops on end of stdin or SIGTERM
+                                                c-epoll is Native/echoserve.c, a plain C epoll echo server (needs gcc), the floor to compare with;
+                                                direct is that server alone, proxy-* are proxies in front of it (one started per measurement;
+                                                proxy-haproxy needs /usr/sbin/haproxy), for the added latency and the proxy's CPU
+      serve <echokit|kestrel|dotnetty|naive|...> --port N [--upstream 127.0.0.1:M]
+                                                one server on 127.0.0.1:N (a proxy relays to the upstream); prints "READY N"; stops on end of stdin or SIGTERM
       faults [--connections 100] [--duration 5] [--toxicity-connections 1000] [--seeds 5] [--parts latency,bandwidth,toxicity,timer] [--json]
                                                 fault-rule accuracy against an in-process server (latency, bandwidth, toxicity, timer); Markdown on stdout
       micro [BenchmarkDotNet arguments]         in-process micro-benchmarks (BenchmarkSwitcher), e.g. micro --filter *RoundTrip*
@@ -43,13 +47,23 @@ switch (args[0])
 {
     case "serve":
     {
-        if (args.Length != 4 || args[2] != "--port" || !int.TryParse(args[3], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+        // serve NAME --port N [--upstream 127.0.0.1:M]: the upstream only for the proxies, and only on loopback.
+        IPEndPoint? upstream = null;
+        var port = 0;
+        var valid = args.Length is 4 or 6 && args[2] == "--port" &&
+            int.TryParse(args[3], NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is >= 1 and <= 65535;
+        if (valid && args.Length == 6)
         {
-            Console.Error.WriteLine("Usage: serve <echokit|kestrel|dotnetty|naive> --port N (1-65535)");
+            valid = args[4] == "--upstream" && IPEndPoint.TryParse(args[5], out upstream) && IPAddress.IsLoopback(upstream.Address) && upstream.Port != 0;
+        }
+
+        if (!valid)
+        {
+            Console.Error.WriteLine("Usage: serve <server> --port N (1-65535) [--upstream 127.0.0.1:M (proxies only, loopback)]");
             return 2;
         }
 
-        return await ServeCommand.RunAsync(args[1], port);
+        return await ServeCommand.RunAsync(args[1], port, upstream);
     }
 
     case "run":
@@ -78,17 +92,25 @@ switch (args[0])
             }
         }
 
-        foreach (var server in settings.Servers.Where(BenchServers.IsNative))
+        // The C servers, as servers or as the upstream of a proxy, are compiled before the first measurement; a missing
+        // gcc or haproxy fails the run here rather than every round of it.
+        var nativeServers = settings.Servers.Concat(settings.Servers.Select(BenchServers.UpstreamOf).OfType<string>()).Where(BenchServers.IsNative).Distinct();
+        try
         {
-            try
+            foreach (var server in nativeServers)
             {
                 Console.Error.WriteLine($"{server}: compiled {await ServerProcess.EnsureNativeBuiltAsync(server)}");
             }
-            catch (InvalidOperationException ex)
+
+            if (settings.Servers.Any(BenchServers.IsHAProxy))
             {
-                Console.Error.WriteLine(ex.Message);
-                return 2;
+                Console.Error.WriteLine($"{BenchServers.ProxyHAProxy}: {await HAProxy.VersionAsync()}");
             }
+        }
+        catch (InvalidOperationException ex)
+        {
+            Console.Error.WriteLine(ex.Message);
+            return 2;
         }
 
         Report.CaptureSource();

@@ -1,10 +1,11 @@
+using System.Net;
 using System.Runtime.InteropServices;
 using EchoKit.Benchmarks.Servers;
 
 namespace EchoKit.Benchmarks;
 
 /// <summary>
-/// <c>serve &lt;server&gt; --port N</c>: runs one server on 127.0.0.1:N, prints <c>READY N</c> once it accepts
+/// <c>serve &lt;server&gt; --port N [--upstream 127.0.0.1:M]</c>: runs one server (or proxy to the upstream) on 127.0.0.1:N, prints <c>READY N</c> once it accepts
 /// connections, and stops on end of standard input, SIGTERM or SIGINT.
 /// </summary>
 internal static class ServeCommand
@@ -14,12 +15,12 @@ internal static class ServeCommand
 
     public const string AllocatedReply = "ALLOCATED";
 
-    public static async Task<int> RunAsync(string server, int port)
+    public static async Task<int> RunAsync(string server, int port, IPEndPoint? upstream = null)
     {
         IBenchServer instance;
         try
         {
-            instance = BenchServers.Create(server);
+            instance = BenchServers.Create(server, upstream);
         }
         catch (ArgumentException ex)
         {

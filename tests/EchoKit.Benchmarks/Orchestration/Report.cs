@@ -19,8 +19,12 @@ internal static class Report
         var sb = new StringBuilder();
         var scenarios = Scenarios.All.Where(s => settings.Scenarios.Contains(s.Name)).ToList();
         var servers = settings.Servers;
-        var peers = servers.Where(s => s != BenchServers.EchoKit).ToList();
-        var hasEchoKit = servers.Contains(BenchServers.EchoKit);
+        // The EchoKit server the ratios are about: the echo server, or in the proxy comparison the fault proxy.
+        var subject = servers.Contains(BenchServers.EchoKit) ? BenchServers.EchoKit
+            : servers.Contains(BenchServers.ProxyEchoKit) ? BenchServers.ProxyEchoKit
+            : null;
+        var peers = servers.Where(s => s != subject).ToList();
+        var hasEchoKit = subject is not null;
 
         sb.AppendLine(Invariant, $"Run {started:yyyy-MM-dd HH:mm} UTC, took {took.TotalMinutes:0.0} min. Command:");
         sb.AppendLine();
@@ -65,7 +69,7 @@ internal static class Report
                 {
                     foreach (var peer in peers)
                     {
-                        sb.Append(Invariant, $" {Ratio(runner, scenario, peer, def)} |");
+                        sb.Append(Invariant, $" {Ratio(runner, scenario, subject!, peer, def)} |");
                     }
                 }
 
@@ -74,7 +78,7 @@ internal static class Report
         }
 
         sb.AppendLine();
-        sb.AppendLine("↑ higher is better, ↓ lower is better. A ratio is EchoKit's median divided by the peer's: above 1 is better for ↑ metrics, below 1 is better for ↓ metrics.");
+        sb.AppendLine(Invariant, $"↑ higher is better, ↓ lower is better. A ratio is EchoKit's median ({subject ?? BenchServers.EchoKit}) divided by the peer's: above 1 is better for ↑ metrics, below 1 is better for ↓ metrics.");
         sb.AppendLine();
 
         foreach (var scenario in scenarios)
@@ -104,11 +108,16 @@ internal static class Report
                     sb.Append(Invariant, $"| *EchoKit ÷ {peer}* |");
                     foreach (var def in scenario.Metrics)
                     {
-                        sb.Append(Invariant, $" {Ratio(runner, scenario, peer, def)} |");
+                        sb.Append(Invariant, $" {Ratio(runner, scenario, subject!, peer, def)} |");
                     }
 
                     sb.AppendLine(" | |");
                 }
+            }
+
+            if (servers.Contains(BenchServers.Direct))
+            {
+                AppendAddedLatency(sb, runner, scenario, servers, subject);
             }
 
             var notes = servers
@@ -258,9 +267,47 @@ internal static class Report
         return Median(runner, scenario, server, def.Key) is { } value ? value.ToString(def.Format, Invariant) : "–";
     }
 
-    private static string Ratio(Runner runner, Scenario scenario, string peer, MetricDef def)
+    /// <summary>
+    /// The proxy comparison: each proxy's latency percentiles minus those of <see cref="BenchServers.Direct"/> (medians
+    /// over rounds, same load), and the EchoKit proxy's added latency divided by each other proxy's.
+    /// </summary>
+    private static void AppendAddedLatency(StringBuilder sb, Runner runner, Scenario scenario, IReadOnlyList<string> servers, string? subject)
     {
-        var echoKit = Median(runner, scenario, BenchServers.EchoKit, def.Key);
+        var latencies = scenario.Metrics.Where(d => d.Key is "p50" or "p90" or "p99" or "p999").ToList();
+        var proxies = servers.Where(s => BenchServers.UpstreamOf(s) is not null).ToList();
+        if (latencies.Count == 0 || proxies.Count == 0)
+        {
+            return;
+        }
+
+        double? Added(string proxy, MetricDef def) =>
+            Median(runner, scenario, proxy, def.Key) is { } through && Median(runner, scenario, BenchServers.Direct, def.Key) is { } direct ? through - direct : null;
+
+        sb.AppendLine();
+        sb.AppendLine(Invariant, $"Added latency: the proxy's median minus {BenchServers.Direct}'s (the upstream alone), µs; lower is better.");
+        sb.AppendLine();
+        sb.Append("| proxy | ").AppendJoin(" | ", latencies.Select(d => "added " + d.Header.Replace(" µs", string.Empty, StringComparison.Ordinal))).AppendLine(" |");
+        sb.Append("|---|").Append(string.Concat(Enumerable.Repeat("---:|", latencies.Count))).AppendLine();
+        foreach (var proxy in proxies)
+        {
+            sb.Append(Invariant, $"| {proxy} |").AppendJoin(string.Empty, latencies.Select(d => Added(proxy, d) is { } v ? $" {v.ToString("N1", Invariant)} |" : " – |")).AppendLine();
+        }
+
+        if (subject is null || BenchServers.UpstreamOf(subject) is null)
+        {
+            return;
+        }
+
+        foreach (var peer in proxies.Where(p => p != subject))
+        {
+            sb.Append(Invariant, $"| *EchoKit ÷ {peer}* |").AppendJoin(string.Empty, latencies.Select(d =>
+                Added(subject, d) is { } a && Added(peer, d) is { } b && b > 0 ? $" {(a / b).ToString("0.00", Invariant)}× |" : " – |")).AppendLine();
+        }
+    }
+
+    private static string Ratio(Runner runner, Scenario scenario, string subject, string peer, MetricDef def)
+    {
+        var echoKit = Median(runner, scenario, subject, def.Key);
         var other = Median(runner, scenario, peer, def.Key);
         if (echoKit is not { } a || other is not { } b || def.Better == Better.None)
         {

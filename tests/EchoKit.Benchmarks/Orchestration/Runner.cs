@@ -1,8 +1,13 @@
 using System.Globalization;
+using EchoKit.Benchmarks.Servers;
 
 namespace EchoKit.Benchmarks.Orchestration;
 
-/// <summary>Runs every selected scenario, round and server (each server in its own process) and collects measurements.</summary>
+/// <summary>
+/// Runs every selected scenario, round and server (each server in its own process; a proxy with its own upstream
+/// process, started first) and collects measurements. Even rounds take the servers in reverse order, so a drift in the
+/// machine's load (colleagues' builds, thermal state) does not always favour the same server.
+/// </summary>
 internal sealed class Runner(RunSettings settings)
 {
     public Dictionary<(string Scenario, string Server), List<Measurement>> Results { get; } = [];
@@ -13,7 +18,8 @@ internal sealed class Runner(RunSettings settings)
         {
             for (var round = 1; round <= settings.Rounds; round++)
             {
-                foreach (var server in settings.Servers)
+                var order = round % 2 == 1 ? settings.Servers : Enumerable.Reverse(settings.Servers);
+                foreach (var server in order)
                 {
                     var m = await RunOneAsync(scenario, server);
                     if (!Results.TryGetValue((scenario.Name, server), out var list))
@@ -58,10 +64,42 @@ internal sealed class Runner(RunSettings settings)
 
     private async Task<Measurement> RunOneAsync(Scenario scenario, string server)
     {
+        // A proxy's upstream: its own process, measured by nobody, stopped after the proxy.
+        ServerProcess? upstream = null;
+        try
+        {
+            if (BenchServers.UpstreamOf(server) is { } upstreamName)
+            {
+                upstream = await ServerProcess.StartAsync(upstreamName);
+            }
+
+            var m = await RunOneAsync(scenario, server, upstream);
+            if (upstream is { Crashed: true })
+            {
+                m.Failure ??= $"the upstream ({upstream.Name}) exited during the run; stderr: {upstream.StandardErrorTail}";
+            }
+
+            return m;
+        }
+        catch (InvalidOperationException ex)
+        {
+            return new Measurement { Failure = $"upstream: {ex.Message}" };
+        }
+        finally
+        {
+            if (upstream is not null)
+            {
+                await upstream.DisposeAsync();
+            }
+        }
+    }
+
+    private async Task<Measurement> RunOneAsync(Scenario scenario, string server, ServerProcess? upstream)
+    {
         ServerProcess process;
         try
         {
-            process = await ServerProcess.StartAsync(server);
+            process = await ServerProcess.StartAsync(server, upstream?.EndPoint);
         }
         catch (InvalidOperationException ex)
         {

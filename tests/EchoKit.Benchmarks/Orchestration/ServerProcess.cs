@@ -10,7 +10,9 @@ namespace EchoKit.Benchmarks.Orchestration;
 /// <summary>
 /// One server under test, running as a child process of this executable (<c>serve &lt;name&gt; --port N</c>), or, for
 /// <see cref="BenchServers.CEpoll"/>, of <c>Native/echoserve.c</c> compiled with gcc (<c>echoserve N</c>), which speaks the
-/// same protocol on its standard streams (READY, allocated/ALLOCATED, stop on end of stdin).
+/// same protocol on its standard streams (READY, allocated/ALLOCATED, stop on end of stdin), or, for
+/// <see cref="BenchServers.ProxyHAProxy"/>, of HAProxy (<see cref="HAProxy"/>), which does not: it is ready when its port
+/// accepts, has no allocation figures and is stopped with a signal. A proxy gets its upstream's endpoint.
 /// </summary>
 internal sealed class ServerProcess : IAsyncDisposable
 {
@@ -22,15 +24,20 @@ internal sealed class ServerProcess : IAsyncDisposable
     private readonly TaskCompletionSource<bool> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly System.Threading.Channels.Channel<long> _allocated = System.Threading.Channels.Channel.CreateUnbounded<long>();
     private bool _stopRequested;
+    private string? _configFile;
 
-    private ServerProcess(string name, int port, Process process)
+    private ServerProcess(string name, int port, IPEndPoint? upstream, Process process)
     {
         Name = name;
         Port = port;
+        Upstream = upstream;
         _process = process;
     }
 
     public string Name { get; }
+
+    /// <summary>The server a proxy relays to; <see langword="null"/> for an echo server.</summary>
+    public IPEndPoint? Upstream { get; }
 
     public int Port { get; }
 
@@ -43,13 +50,19 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     public string StandardErrorTail => string.Join(" | ", _stderr.TakeLast(5));
 
-    /// <summary>Starts the server on a free loopback port and waits for its READY line; retries a taken port twice.</summary>
-    public static async Task<ServerProcess> StartAsync(string name)
+    /// <summary>Whether the process answers READY and allocated on its standard streams (all but HAProxy).</summary>
+    private bool SpeaksServeProtocol => !BenchServers.IsHAProxy(Name);
+
+    /// <summary>
+    /// Starts the server on a free loopback port (a proxy relaying to <paramref name="upstream"/>) and waits until it is
+    /// ready; retries a taken port twice.
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(string name, IPEndPoint? upstream = null)
     {
         Exception? last = null;
         for (var attempt = 0; attempt < 3; attempt++)
         {
-            var server = new ServerProcess(name, FreePort(), new Process());
+            var server = new ServerProcess(name, FreePort(), upstream, new Process());
             try
             {
                 await server.StartCoreAsync();
@@ -74,6 +87,23 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
 
         _stopRequested = true;
+        if (!SpeaksServeProtocol)
+        {
+            // HAProxy stops gracefully on SIGUSR1 (or at once on SIGTERM), but .NET sends neither without P/Invoke;
+            // the measurement is over and it keeps nothing worth flushing, so SIGKILL (Process.Kill) does as well.
+            try
+            {
+                _process.Kill();
+            }
+            catch (InvalidOperationException)
+            {
+                // Exited in the meantime.
+            }
+
+            await _process.WaitForExitAsync(CancellationToken.None).WaitAsync(StopTimeout);
+            return null;
+        }
+
         try
         {
             _process.StandardInput.Close();
@@ -99,6 +129,11 @@ internal sealed class ServerProcess : IAsyncDisposable
     /// <summary>Asks the server for the bytes it has allocated so far; the answer is read, in order, by <see cref="ReadAllocatedBytesAsync"/>.</summary>
     public void RequestAllocatedBytes()
     {
+        if (!SpeaksServeProtocol)
+        {
+            return;
+        }
+
         try
         {
             _process.StandardInput.WriteLine(ServeCommand.AllocatedRequest);
@@ -113,6 +148,11 @@ internal sealed class ServerProcess : IAsyncDisposable
     /// <summary>The next answer to <see cref="RequestAllocatedBytes"/>, or <see langword="null"/> when none comes within 5 s.</summary>
     public async Task<long?> ReadAllocatedBytesAsync()
     {
+        if (!SpeaksServeProtocol)
+        {
+            return null;
+        }
+
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
         {
@@ -139,6 +179,10 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+        if (_configFile is not null)
+        {
+            File.Delete(_configFile);
+        }
     }
 
     private static int FreePort()
@@ -154,6 +198,14 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     private async Task<ProcessStartInfo> StartInfoAsync()
     {
+        if (BenchServers.IsHAProxy(Name))
+        {
+            var upstream = Upstream ?? throw new InvalidOperationException($"{Name} is a proxy and needs an upstream.");
+            var haproxy = HAProxy.StartInfo(Port, upstream, out var configFile);
+            _configFile = configFile;
+            return haproxy;
+        }
+
         if (BenchServers.IsNative(Name))
         {
             var executable = await EnsureNativeBuiltAsync(Name);
@@ -193,12 +245,38 @@ internal sealed class ServerProcess : IAsyncDisposable
         info.ArgumentList.Add(Name);
         info.ArgumentList.Add("--port");
         info.ArgumentList.Add(Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (Upstream is not null)
+        {
+            info.ArgumentList.Add("--upstream");
+            info.ArgumentList.Add(Upstream.ToString());
+        }
+
         foreach (var (variable, value) in BenchServers.EnvironmentFor(Name))
         {
             info.Environment[variable] = value;
         }
 
         return info;
+    }
+
+    /// <summary>For a process without a READY line: ready once its port accepts a connection (polled every 50 ms until <see cref="ReadyTimeout"/>).</summary>
+    private async Task SignalReadyWhenListeningAsync()
+    {
+        var attempts = (int)(ReadyTimeout / TimeSpan.FromMilliseconds(50));
+        for (var attempt = 0; attempt < attempts && !_ready.Task.IsCompleted; attempt++)
+        {
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                await probe.ConnectAsync(EndPoint);
+                _ready.TrySetResult(true);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50);
+            }
+        }
     }
 
     private async Task StartCoreAsync()
@@ -230,9 +308,22 @@ internal sealed class ServerProcess : IAsyncDisposable
                 }
             }
         };
-        _process.Start();
+        try
+        {
+            _process.Start();
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new InvalidOperationException($"{_process.StartInfo.FileName} could not be run: {ex.Message}", ex);
+        }
+
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
+        if (!SpeaksServeProtocol)
+        {
+            _ = SignalReadyWhenListeningAsync();
+        }
+
         bool ready;
         try
         {

@@ -1,3 +1,5 @@
+using System.Net;
+
 namespace EchoKit.Benchmarks.Servers;
 
 /// <summary>One echo server implementation under test, listening on 127.0.0.1.</summary>
@@ -44,6 +46,21 @@ public static class BenchServers
     /// </summary>
     public const string CEpoll = "c-epoll";
 
+    /// <summary>
+    /// The upstream of the proxy comparison on its own (the same program as <see cref="CEpoll"/>): the reference a
+    /// proxy's added latency is measured from. Not in the default set (needs gcc).
+    /// </summary>
+    public const string Direct = "direct";
+
+    /// <summary>EchoKit's <see cref="FaultProxy"/> with no rules in front of a <see cref="CEpoll"/> upstream, with inline completions as for <see cref="EchoKit"/>.</summary>
+    public const string ProxyEchoKit = "proxy-echokit";
+
+    /// <summary>HAProxy (<c>/usr/sbin/haproxy</c>, <c>mode tcp</c>) in front of a <see cref="CEpoll"/> upstream; started by the orchestrator with a generated config (Orchestration/HAProxy.cs).</summary>
+    public const string ProxyHAProxy = "proxy-haproxy";
+
+    /// <summary>The textbook .NET proxy (TcpListener, a TcpClient per connection, two <c>Stream.CopyToAsync</c>) in front of a <see cref="CEpoll"/> upstream.</summary>
+    public const string ProxyNaive = "proxy-naive";
+
     /// <summary>Kestrel tuned like the EchoKit hosts: inline socket completions and <c>UnsafePreferInlineScheduling</c>.</summary>
     public const string KestrelInline = "kestrel-inline";
 
@@ -60,21 +77,38 @@ public static class BenchServers
     public static readonly IReadOnlyList<string> All = [EchoKit, Kestrel, DotNetty, Naive];
 
     /// <summary>Every server <see cref="Create"/> knows.</summary>
-    public static readonly IReadOnlyList<string> Known = [.. All, EchoKit8K, EchoKitNoWait, EchoKitThreadPool, KestrelInline, EchoKitProxy, EchoKitOneEngine, CEpoll];
+    public static readonly IReadOnlyList<string> Known = [.. All, EchoKit8K, EchoKitNoWait, EchoKitThreadPool, KestrelInline, EchoKitProxy, EchoKitOneEngine, CEpoll, Direct, ProxyEchoKit, ProxyHAProxy, ProxyNaive];
+
+    /// <summary>The proxy comparison (issue 18): the upstream alone and three proxies in front of it. Needs gcc and haproxy, so not in the default set.</summary>
+    public static readonly IReadOnlyList<string> Proxies = [Direct, ProxyEchoKit, ProxyHAProxy, ProxyNaive];
 
     /// <summary>Whether <paramref name="name"/> is a C program (<c>Native/</c>) the orchestrator compiles and starts itself rather than a <c>serve</c> process.</summary>
-    public static bool IsNative(string name) => name == CEpoll;
+    public static bool IsNative(string name) => name is CEpoll or Direct;
+
+    /// <summary>Whether <paramref name="name"/> is HAProxy, started by the orchestrator with a generated config rather than a <c>serve</c> process.</summary>
+    public static bool IsHAProxy(string name) => name == ProxyHAProxy;
+
+    /// <summary>
+    /// The server a proxy relays to, which the orchestrator starts first (one per measurement) and passes to the proxy;
+    /// <see langword="null"/> for a server that is not a proxy. The proxy's own process is the one measured.
+    /// </summary>
+    public static string? UpstreamOf(string name) => name is ProxyEchoKit or ProxyHAProxy or ProxyNaive ? CEpoll : null;
 
     /// <summary>Environment variables the server's process needs, set before the runtime starts.</summary>
     public static IReadOnlyDictionary<string, string> EnvironmentFor(string name) => name switch
     {
-        EchoKit or EchoKit8K or EchoKitNoWait or EchoKitProxy or KestrelInline => new Dictionary<string, string> { [InlineCompletionsVariable] = "1" },
+        EchoKit or EchoKit8K or EchoKitNoWait or EchoKitProxy or KestrelInline or ProxyEchoKit => new Dictionary<string, string> { [InlineCompletionsVariable] = "1" },
         EchoKitOneEngine => new Dictionary<string, string> { [InlineCompletionsVariable] = "1", [EngineCountVariable] = "1" },
         _ => new Dictionary<string, string>(),
     };
 
-    public static IBenchServer Create(string name) => name switch
+    /// <summary>Creates the .NET server <paramref name="name"/>; a proxy needs its <paramref name="upstream"/> (<see cref="UpstreamOf"/>).</summary>
+    public static IBenchServer Create(string name, IPEndPoint? upstream = null) => name switch
     {
+        ProxyEchoKit => new FaultProxyBenchServer(upstream ?? throw UpstreamMissing(name)),
+        ProxyNaive => new NaiveProxyBenchServer(upstream ?? throw UpstreamMissing(name)),
+        ProxyHAProxy => throw new ArgumentException($"'{ProxyHAProxy}' is /usr/sbin/haproxy, not a .NET server: run writes its config and starts it.", nameof(name)),
+        Direct => throw new ArgumentException($"'{Direct}' is Native/echoserve.c (as {CEpoll}), not a .NET server.", nameof(name)),
         EchoKit => new EchoKitBenchServer(),
         EchoKit8K => new EchoKitBenchServer(o => o.ReceiveBufferSize = 8 * 1024),
         EchoKitNoWait => new EchoKitBenchServer(o => o.WaitForDataBeforeAllocatingBuffer = false),
@@ -87,4 +121,7 @@ public static class BenchServers
         CEpoll => throw new ArgumentException($"'{CEpoll}' is Native/echoserve.c, not a .NET server: run compiles and starts it (by hand: gcc -O2 -o echoserve echoserve.c && ./echoserve PORT).", nameof(name)),
         _ => throw new ArgumentException($"Unknown server '{name}'; expected one of {string.Join(", ", Known)}.", nameof(name)),
     };
+
+    private static ArgumentException UpstreamMissing(string name) =>
+        new($"'{name}' is a proxy: give it its upstream (serve {name} --port N --upstream 127.0.0.1:M).", nameof(name));
 }

@@ -1,0 +1,106 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace EchoKit.Benchmarks.Servers;
+
+/// <summary>
+/// The textbook proxy: TcpListener, per connection a TcpClient to <paramref name="upstream"/> and two
+/// <see cref="Stream.CopyToAsync(Stream, CancellationToken)"/> loops, one per direction. TCP_NODELAY is set on both
+/// sockets like every other server here; when one direction ends its destination's send side is shut down, so the
+/// end of the stream reaches the other side (without it the echo server would never see EOF and the pair would stay open).
+/// </summary>
+public sealed class NaiveProxyBenchServer(IPEndPoint upstream) : IBenchServer
+{
+    private readonly CancellationTokenSource _stop = new();
+    private TcpListener? _listener;
+    private Task? _acceptLoop;
+
+    public Task StartAsync(int port)
+    {
+        _listener = new TcpListener(IPAddress.Loopback, port);
+        _listener.Start(512);
+        _acceptLoop = AcceptLoopAsync(_listener);
+        return Task.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _listener?.Stop();
+        if (_acceptLoop is not null)
+        {
+            await _acceptLoop;
+        }
+
+        _stop.Dispose();
+    }
+
+    private async Task AcceptLoopAsync(TcpListener listener)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await listener.AcceptTcpClientAsync(_stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (SocketException) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                // For example too many open files: keep accepting after a short pause.
+                await Task.Delay(10);
+                continue;
+            }
+
+            _ = RelayAsync(client);
+        }
+    }
+
+    private async Task RelayAsync(TcpClient client)
+    {
+        using (client)
+        using (var server = new TcpClient(AddressFamily.InterNetwork))
+        using (var pair = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+        {
+            try
+            {
+                client.NoDelay = true;
+                server.NoDelay = true;
+                await server.ConnectAsync(upstream, pair.Token);
+                var clientStream = client.GetStream();
+                var serverStream = server.GetStream();
+                await Task.WhenAll(
+                    CopyThenShutdownAsync(clientStream, serverStream, server.Client, pair),
+                    CopyThenShutdownAsync(serverStream, clientStream, client.Client, pair));
+            }
+            catch (Exception ex) when (IsDisconnect(ex))
+            {
+                // The upstream refused or the proxy is stopping: disposing closes both.
+            }
+        }
+    }
+
+    private static async Task CopyThenShutdownAsync(Stream source, Stream destination, Socket destinationSocket, CancellationTokenSource pair)
+    {
+        try
+        {
+            await source.CopyToAsync(destination, pair.Token);
+            destinationSocket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception ex) when (IsDisconnect(ex))
+        {
+            // A reset (or the stop) on one side: end the other direction too, or its read would wait forever.
+            await pair.CancelAsync();
+        }
+    }
+
+    private static bool IsDisconnect(Exception ex) =>
+        ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException;
+}
