@@ -57,7 +57,7 @@ public sealed partial class EchoServer : IAsyncDisposable
         // would load OpenSSL into every process that makes a server, 5.6 MiB of RSS (measured) for nothing.
         var plan = new FaultPlan(_options.Faults, _options.FaultSeed ?? Random.Shared.Next(int.MinValue, int.MaxValue), _options.FaultSelector, _logger);
         _context = new ServerContext(this, _options, _logger, new EchoServerMetrics(meterFactory, _statistics, _listeners, metricPrefix), _connections, _listeners, plan);
-        Faults = new EchoServerFaults(plan, OnFaultsChanged);
+        Faults = new EchoServerFaults(plan, OnFaultsChanged, _options.Upstream is null ? null : _options.CheckProxyRule);
     }
 
     private enum State

@@ -13,11 +13,13 @@ public sealed class EchoServerFaults
 {
     private readonly FaultPlan _plan;
     private readonly Action<FaultRuleSet> _changed;
+    private readonly Func<EchoFault, string?>? _check;
 
-    internal EchoServerFaults(FaultPlan plan, Action<FaultRuleSet> changed)
+    internal EchoServerFaults(FaultPlan plan, Action<FaultRuleSet> changed, Func<EchoFault, string?>? check = null)
     {
         _plan = plan;
         _changed = changed;
+        _check = check;
     }
 
     /// <summary>
@@ -41,6 +43,11 @@ public sealed class EchoServerFaults
             throw new ArgumentNullException(nameof(rules), $"The fault rule at index {index} is null.");
         }
 
+        foreach (var rule in next)
+        {
+            Check(rule, nameof(rules));
+        }
+
         Change(_ => next);
     }
 
@@ -50,6 +57,7 @@ public sealed class EchoServerFaults
     public void Add(EchoFault rule)
     {
         ArgumentNullException.ThrowIfNull(rule);
+        Check(rule, nameof(rule));
         Change(current => [.. current, rule]);
     }
 
@@ -72,6 +80,15 @@ public sealed class EchoServerFaults
 
     /// <summary>Removes every rule: new connections and datagrams get no faults, existing connections none at their next echo.</summary>
     public void Clear() => Change(_ => []);
+
+    /// <summary>A fault proxy turns away a rule that fits none of its listeners (a datagram rule without UDP, <c>on=tls</c>), which would do nothing.</summary>
+    private void Check(EchoFault rule, string parameter)
+    {
+        if (_check?.Invoke(rule) is { } problem)
+        {
+            throw new ArgumentException($"The fault rule '{rule}' {problem}.", parameter);
+        }
+    }
 
     private void Change(Func<EchoFault[], EchoFault[]> change) => _changed(_plan.Replace(change));
 }

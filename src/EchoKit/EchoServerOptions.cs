@@ -315,6 +315,24 @@ public sealed class EchoServerOptions
     /// <summary>Set by <see cref="FaultProxy"/> only: each accepted connection is relayed to this upstream instead of echoed.</summary>
     internal ProxyUpstream? Upstream { get; set; }
 
+    /// <summary>
+    /// For a fault proxy: what is wrong with <paramref name="rule"/> when it fits none of the proxy's listeners (so it
+    /// would never act), or <see langword="null"/>. An echo server leaves such a rule be: its listeners may change per run.
+    /// </summary>
+    internal string? CheckProxyRule(EchoFault rule)
+    {
+        var info = FaultTypes.Of(rule.Type);
+        var stream = EndPoints.Any(e => e is not UnixDomainSocketEndPoint) && info.Fits(EchoTransport.Tcp)
+            || EndPoints.Any(e => e is UnixDomainSocketEndPoint) && info.Fits(EchoTransport.Unix);
+        var datagram = UdpEndPoints.Count > 0 && info.Fits(EchoTransport.Udp);
+        if (!stream && !datagram)
+        {
+            return $"fits {info.TransportList}, and the proxy listens on {(UdpEndPoints.Count > 0 ? EndPoints.Count > 0 ? "stream and UDP" : "UDP only" : "stream only")} endpoints";
+        }
+
+        return rule.TargetTransport is EchoTransport.Tls ? "targets TLS (on=tls), and a proxy has no TLS listener: TLS passes through it as plain bytes" : null;
+    }
+
     internal EchoServerOptions Clone()
     {
         var copy = new EchoServerOptions

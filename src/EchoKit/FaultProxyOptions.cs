@@ -117,6 +117,14 @@ public sealed class FaultProxyOptions
                 break;
         }
 
+        for (var i = 0; i < Faults.Count; i++)
+        {
+            if (Faults[i] is { } rule && options.CheckProxyRule(rule) is { } problem)
+            {
+                Fail(nameof(Faults), $"rule '{rule}' (index {i}) {problem}");
+            }
+        }
+
         if (UdpEndPoints.Count > 0 && Upstream is UnixDomainSocketEndPoint)
         {
             Fail(nameof(UdpEndPoints), "need an IP or host name Upstream: a Unix stream socket cannot take datagrams");

@@ -313,6 +313,23 @@ public sealed class FaultProxyTests
     }
 
     [Fact]
+    public async Task A_rule_that_fits_none_of_the_proxys_listeners_is_refused_with_the_reason()
+    {
+        var options = new FaultProxyOptions { Upstream = new IPEndPoint(IPAddress.Loopback, 1) };
+        options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        options.Faults.Add(EchoFault.Parse("drop"));
+        var e = Assert.Throws<ArgumentException>(() => new FaultProxy(options));
+        Assert.Contains("FaultProxyOptions.Faults rule 'drop' (index 0) fits udp, and the proxy listens on stream only endpoints", e.Message, StringComparison.Ordinal);
+
+        options.Faults.Clear();
+        await using var proxy = new FaultProxy(options);
+        var change = Assert.Throws<ArgumentException>(() => proxy.Faults.Add(EchoFault.Parse("latency:delay=1ms,on=tls")));
+        Assert.Contains("a proxy has no TLS listener", change.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => proxy.Faults.Replace([EchoFault.Parse("latency:delay=1ms"), EchoFault.Parse("duplicate")]));
+        Assert.Empty(proxy.Faults.Rules);
+    }
+
+    [Fact]
     public void Stream_is_read_and_written_in_the_grammar()
     {
         var rule = EchoFault.Parse("latency:delay=5ms,stream=upstream");
