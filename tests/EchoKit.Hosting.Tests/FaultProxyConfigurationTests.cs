@@ -21,6 +21,7 @@ public class FaultProxyConfigurationTests
               "FaultProxy": {
                 "EndPoints": [ "127.0.0.1:0", "unix:/tmp/echokit-proxy-test.sock" ],
                 "Listen": [ "[::1]:0" ],
+                "UdpEndPoints": [ "127.0.0.1:0" ],
                 "Upstream": "redis.local:6379",
                 "ConnectTimeout": "2s",
                 "Faults": [ "latency:delay=50ms,stream=upstream", "slice:size=1-16,delay=1ms" ],
@@ -37,6 +38,7 @@ public class FaultProxyConfigurationTests
         Assert.Equal(
             [new IPEndPoint(IPAddress.Loopback, 0), new UnixDomainSocketEndPoint("/tmp/echokit-proxy-test.sock"), new IPEndPoint(IPAddress.IPv6Loopback, 0)],
             options.EndPoints);
+        Assert.Equal([new IPEndPoint(IPAddress.Loopback, 0)], options.UdpEndPoints);
         Assert.Equal(new DnsEndPoint("redis.local", 6379), options.Upstream);
         Assert.Equal(TimeSpan.FromSeconds(2), options.ConnectTimeout);
         Assert.Equal(["latency:delay=50ms,stream=upstream", "slice:size=1-16,delay=1ms"], options.Faults.Select(f => f.ToString()));

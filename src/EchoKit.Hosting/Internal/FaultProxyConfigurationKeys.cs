@@ -34,6 +34,7 @@ internal static class FaultProxyConfigurationKeys
     [
         FromCatalog(nameof(FaultProxyOptions.EndPoints), nameof(EchoServerOptions.EndPoints), (o, v) => o.EndPoints.Add((EndPoint)v!)),
         FromCatalog(Listen, nameof(EchoServerOptions.EndPoints), (o, v) => o.EndPoints.Add((EndPoint)v!)),
+        FromCatalog(nameof(FaultProxyOptions.UdpEndPoints), nameof(EchoServerOptions.UdpEndPoints), (o, v) => o.UdpEndPoints.Add((IPEndPoint)v!)),
         new(nameof(FaultProxyOptions.Upstream), IsList: false, ReadUpstream, ValueGrammar.SplitList, (o, v) => o.Upstream = (EndPoint)v!),
         new(nameof(FaultProxyOptions.ConnectTimeout), IsList: false, ReadDuration, ValueGrammar.SplitList, (o, v) => o.ConnectTimeout = (TimeSpan)v!),
         FromCatalog(nameof(FaultProxyOptions.Faults), nameof(EchoServerOptions.Faults), (o, v) => o.Faults.Add((EchoFault)v!)),
