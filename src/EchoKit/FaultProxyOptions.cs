@@ -50,6 +50,14 @@ public sealed class FaultProxyOptions
     public int? FaultSeed { get; set; }
 
     /// <summary>
+    /// Picks the rules of each client connection, called once per connection at accept with its id and endpoints, on
+    /// the accept path (keep it quick): the rules it returns (of both directions, by their <see cref="EchoFault.Stream"/>)
+    /// replace <see cref="Faults"/> for that connection; <see langword="null"/> leaves it to <see cref="Faults"/>. One
+    /// that throws is logged and the connection gets no faults. Defaults to <see langword="null"/>.
+    /// </summary>
+    public Func<FaultSelectionContext, IEnumerable<EchoFault>?>? FaultSelector { get; set; }
+
+    /// <summary>
     /// The most client connections relayed at once; more are refused (RST) and counted as rejected. Each holds two
     /// sockets. Defaults to 10,000.
     /// </summary>
@@ -81,6 +89,7 @@ public sealed class FaultProxyOptions
             IdleTimeout = IdleTimeout,
             NoDelay = NoDelay,
             FaultSeed = FaultSeed,
+            FaultSelector = FaultSelector,
 
             // Each direction's send waits for its reader: a client that does not read is the fault under test, not a reason to cut it.
             SendTimeout = null,

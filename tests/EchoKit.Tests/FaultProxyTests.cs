@@ -330,6 +330,33 @@ public sealed class FaultProxyTests
     }
 
     [Fact]
+    public async Task The_selector_is_asked_once_per_connection_and_its_rules_act_per_direction()
+    {
+        await using var upstream = await TestHelpers.StartAsync();
+        var asked = 0;
+        await using var proxy = await StartProxyAsync(upstream.EndPoint(), configure: o => o.FaultSelector = c =>
+        {
+            Interlocked.Increment(ref asked);
+            return c.ConnectionId % 2 == 0 ? [EchoFault.Parse("latency:delay=150ms,stream=upstream"), EchoFault.Parse("latency:delay=150ms")] : null;
+        });
+
+        for (var i = 0; i < 4; i++)
+        {
+            using var client = await TestHelpers.ConnectAsync(proxy.EndPoint());
+            var started = Stopwatch.StartNew();
+            Assert.Equal([1], await client.EchoAsync([1]));
+            if (i % 2 == 1)
+            {
+                // Connection ids start at 1: the second and fourth are even, and both of their relays are delayed.
+                Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(300), Loose);
+            }
+        }
+
+        await WaitForPoolsAsync(proxy);
+        Assert.Equal(4, Volatile.Read(ref asked));
+    }
+
+    [Fact]
     public void Stream_is_read_and_written_in_the_grammar()
     {
         var rule = EchoFault.Parse("latency:delay=5ms,stream=upstream");

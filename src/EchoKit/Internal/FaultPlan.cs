@@ -58,28 +58,46 @@ internal sealed class FaultPlan
     /// current rules. A selector that throws is logged and the connection gets no faults. A proxy's relay passes its
     /// <paramref name="stream"/> (see <see cref="FaultRuleSet.Decide"/>).
     /// </summary>
-    public ConnectionFaults? Decide(long id, EchoListener listener, EndPoint? local, EndPoint? remote, FaultDirection? stream = null)
+    public ConnectionFaults? Decide(long id, EchoListener listener, EndPoint? local, EndPoint? remote, FaultDirection? stream = null) =>
+        DecideWith(Select(id, listener, local, remote), id, listener, stream);
+
+    /// <summary>
+    /// The selector's answer for connection <paramref name="id"/>, asked once per connection (a proxy's two relays share
+    /// it): <see cref="Selection.None"/> without a selector or when it answers <see langword="null"/> (the server's rules
+    /// apply), <see cref="Selection.Failed"/> when it throws (logged; no faults).
+    /// </summary>
+    public Selection Select(long id, EchoListener listener, EndPoint? local, EndPoint? remote)
     {
-        var set = Current;
         if (_selector is null)
         {
-            return set.IsEmpty ? null : set.Decide(id, Seed, listener, liveOnly: false, out _, stream);
+            return Selection.None;
         }
 
-        FaultRuleSet own;
         try
         {
-            if (_selector(new FaultSelectionContext(id, listener.Transport, local, remote)) is not { } chosen)
-            {
-                return set.IsEmpty ? null : set.Decide(id, Seed, listener, liveOnly: false, out _, stream);
-            }
-
-            own = new FaultRuleSet([.. chosen.Where(r => r is not null)], _places, version: -1);
+            return _selector(new FaultSelectionContext(id, listener.Transport, local, remote)) is { } chosen
+                ? new Selection(new FaultRuleSet([.. chosen.Where(r => r is not null)], _places, version: -1), Failed: false)
+                : Selection.None;
         }
         catch (Exception ex)
         {
             EchoServerLog.FaultSelectorFailed(_logger, ex, id);
+            return new Selection(null, Failed: true);
+        }
+    }
+
+    /// <summary>The faults of connection <paramref name="id"/> (or of one of its relays) given the selector's answer.</summary>
+    public ConnectionFaults? DecideWith(Selection selection, long id, EchoListener listener, FaultDirection? stream)
+    {
+        if (selection.Failed)
+        {
             return null;
+        }
+
+        if (selection.Rules is not { } own)
+        {
+            var set = Current;
+            return set.IsEmpty ? null : set.Decide(id, Seed, listener, liveOnly: false, out _, stream);
         }
 
         var faults = own.Decide(id, Seed, listener, liveOnly: false, out _, stream);
@@ -89,5 +107,11 @@ internal sealed class FaultPlan
         }
 
         return faults;
+    }
+
+    /// <summary>What a selector answered for one connection: its own rules, or none (the server's rules), or a failure.</summary>
+    public readonly record struct Selection(FaultRuleSet? Rules, bool Failed)
+    {
+        public static Selection None => default;
     }
 }

@@ -11,6 +11,9 @@ internal sealed partial class StreamConnection
     /// <summary>The version of the server's rules <see cref="Faults"/> was decided from.</summary>
     private int _faultsVersion;
 
+    /// <summary>The selector's answer at accept, kept so a proxy's other relay decides from the same one.</summary>
+    private FaultPlan.Selection _selection;
+
     /// <summary>
     /// The faults decided for this connection at accept (or taken up since), or <see langword="null"/> for the usual
     /// connection without any, so a pump pays one null test per receive.
@@ -120,6 +123,7 @@ internal sealed partial class StreamConnection
     {
         _faultsChanged = 0;
         _faultsVersion = plan.Current.Version;
-        Faults = plan.Decide(Id, listener, LocalEndPoint, RemoteEndPoint, _stream);
+        _selection = plan.Select(Id, listener, LocalEndPoint, RemoteEndPoint);
+        Faults = plan.DecideWith(_selection, Id, listener, _stream);
     }
 }

@@ -103,7 +103,9 @@ internal sealed partial class StreamConnection
         ResetClosing();
         GreetingDone();
         BytesReceived = BytesSent = 0;
-        DecideFaults(Context.Faults, primary.Listener);
+        _faultsChanged = 0;
+        _faultsVersion = primary._faultsVersion;
+        Faults = Context.Faults.DecideWith(primary._selection, Id, primary.Listener, FaultDirection.Downstream);
         StartServing();
     }
 
@@ -185,6 +187,7 @@ internal sealed partial class StreamConnection
     {
         _otherSocket?.Unbind();
         _activity = this;
+        _selection = default;
         var peer = _peer;
         _peer = null;
         _stream = null;
