@@ -357,6 +357,46 @@ public sealed class FaultProxyTests
     }
 
     [Fact]
+    public async Task A_client_that_never_reads_is_held_back_by_its_own_buffers_and_others_are_served()
+    {
+        await using var upstream = await TestHelpers.StartAsync();
+        await using var proxy = await StartProxyAsync(upstream.EndPoint());
+        using var hog = await TestHelpers.ConnectAsync(proxy.EndPoint());
+
+        // The hog writes until its own send stalls (every buffer on the way is full: the proxy holds one per direction).
+        var chunk = new byte[64 * 1024];
+        long written = 0;
+        using (var stall = new CancellationTokenSource(TimeSpan.FromSeconds(3)))
+        {
+            try
+            {
+                for (var i = 0; i < 4096; i++)
+                {
+                    written += await hog.SendAsync(chunk, SocketFlags.None, stall.Token);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        Assert.True(written < 1L << 28, $"the hog wrote {written} bytes without ever reading: nothing held it back");
+
+        // Meanwhile another client is served as usual.
+        using var other = await TestHelpers.ConnectAsync(proxy.EndPoint());
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal([(byte)i], await other.EchoAsync([(byte)i]).WaitAsync(TestHelpers.Timeout));
+        }
+
+        Assert.True(proxy.PoolOutstanding.Buffers <= 4, $"buffers out: {proxy.PoolOutstanding.Buffers}, at most one per direction of each connection");
+        hog.LingerState = new LingerOption(true, 0);
+        hog.Close();
+        other.Dispose();
+        await WaitForPoolsAsync(proxy);
+    }
+
+    [Fact]
     public void Stream_is_read_and_written_in_the_grammar()
     {
         var rule = EchoFault.Parse("latency:delay=5ms,stream=upstream");
