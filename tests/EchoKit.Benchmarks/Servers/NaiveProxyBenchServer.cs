@@ -9,65 +9,13 @@ namespace EchoKit.Benchmarks.Servers;
 /// sockets like every other server here; when one direction ends its destination's send side is shut down, so the
 /// end of the stream reaches the other side (without it the echo server would never see EOF and the pair would stay open).
 /// </summary>
-public sealed class NaiveProxyBenchServer(IPEndPoint upstream) : IBenchServer
+public sealed class NaiveProxyBenchServer(IPEndPoint upstream) : TcpListenerBenchServer
 {
-    private readonly CancellationTokenSource _stop = new();
-    private TcpListener? _listener;
-    private Task? _acceptLoop;
-
-    public Task StartAsync(int port)
-    {
-        _listener = new TcpListener(IPAddress.Loopback, port);
-        _listener.Start(512);
-        _acceptLoop = AcceptLoopAsync(_listener);
-        return Task.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener?.Stop();
-        if (_acceptLoop is not null)
-        {
-            await _acceptLoop;
-        }
-
-        _stop.Dispose();
-    }
-
-    private async Task AcceptLoopAsync(TcpListener listener)
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            catch (SocketException) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SocketException)
-            {
-                // For example too many open files: keep accepting after a short pause.
-                await Task.Delay(10);
-                continue;
-            }
-
-            _ = RelayAsync(client);
-        }
-    }
-
-    private async Task RelayAsync(TcpClient client)
+    protected override async Task ServeAsync(TcpClient client)
     {
         using (client)
         using (var server = new TcpClient(AddressFamily.InterNetwork))
-        using (var pair = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+        using (var pair = CancellationTokenSource.CreateLinkedTokenSource(Stopping))
         {
             try
             {
@@ -100,7 +48,4 @@ public sealed class NaiveProxyBenchServer(IPEndPoint upstream) : IBenchServer
             await pair.CancelAsync();
         }
     }
-
-    private static bool IsDisconnect(Exception ex) =>
-        ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException;
 }
