@@ -35,7 +35,7 @@ internal static class ToxicTypes
     /// </summary>
     public static readonly IReadOnlySet<string> EchoKit = new HashSet<string>(StringComparer.Ordinal)
     {
-        "latency", "slice", "limit", "reset", "refuse", "blackhole", "bandwidth", "slow-close", "stall-reads", "corrupt",
+        "latency", "slice", "limit", "reset", "refuse", "blackhole", "bandwidth", "slow-close", "stall-reads", "corrupt", "slow-open",
     };
 
     /// <summary>The prefix that names an EchoKit type where a Toxiproxy type has the same name.</summary>

@@ -56,6 +56,9 @@ public sealed partial class EchoFault : IEquatable<EchoFault>
     /// <summary><see cref="EchoFaultType.SlowClose"/>: how long the server's close is held back once the client closed (<c>delay=</c>); <see cref="TimeSpan.Zero"/> for the other types.</summary>
     public TimeSpan CloseDelay => Type == EchoFaultType.SlowClose ? _delay : TimeSpan.Zero;
 
+    /// <summary><see cref="EchoFaultType.SlowOpen"/>: how long an accepted connection stays silent before its first read (a proxy: before it connects upstream) (<c>delay=</c>); <see cref="TimeSpan.Zero"/> for the other types.</summary>
+    public TimeSpan OpenDelay => Type == EchoFaultType.SlowOpen ? _delay : TimeSpan.Zero;
+
     /// <summary><see cref="EchoFaultType.Reorder"/>: the longest a datagram waits for the next one before it is echoed anyway (<c>hold=</c>); <see cref="TimeSpan.Zero"/> for the other types.</summary>
     public TimeSpan Hold => Type == EchoFaultType.Reorder ? _delay : TimeSpan.Zero;
 
@@ -195,6 +198,20 @@ public sealed partial class EchoFault : IEquatable<EchoFault>
     {
         ThrowIf(bytesPerSecond < 1 ? "must be at least 1 byte per second" : null, nameof(bytesPerSecond), bytesPerSecond);
         return new EchoFault(EchoFaultType.Bandwidth, rate: bytesPerSecond);
+    }
+
+    /// <summary>
+    /// An accepted connection stays silent for <paramref name="delay"/>: an echo server reads (and greets) only after
+    /// it, a fault proxy connects to its upstream only after it (<c>slow-open:delay=2s</c>). A slow or hung server at
+    /// connect time, as clients with connect-and-handshake timeouts must handle.
+    /// </summary>
+    /// <param name="delay">The wait, more than zero.</param>
+    /// <returns>The rule.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
+    public static EchoFault SlowOpen(TimeSpan delay)
+    {
+        ThrowIf(delay == TimeSpan.Zero ? "must be more than zero" : CheckDuration(delay), nameof(delay), delay);
+        return new EchoFault(EchoFaultType.SlowOpen, delay);
     }
 
     /// <summary>When the client closes, the server's close (FIN) is held back for <paramref name="delay"/> (<c>slow-close:delay=1s</c>).</summary>

@@ -44,4 +44,10 @@ public enum EchoFaultType
 
     /// <summary><c>reorder</c> (UDP): the datagram is held back and echoed after the next one from the same source.</summary>
     Reorder = 12,
+
+    /// <summary>
+    /// <c>slow-open</c> (stream): the connection is accepted but nothing happens for a delay: an echo server reads (and
+    /// greets) only after it, a fault proxy connects to its upstream only after it.
+    /// </summary>
+    SlowOpen = 13,
 }

@@ -37,7 +37,7 @@ public class FaultFlagTests
     }
 
     [Theory]
-    [InlineData("Invalid value 'lag:delay=1s' for --fault: 'lag' is not a fault type; the types are latency, slice, limit, reset, refuse, blackhole, bandwidth, slow-close, stall-reads, corrupt, drop, duplicate, reorder", "--fault", "lag:delay=1s")]
+    [InlineData("Invalid value 'lag:delay=1s' for --fault: 'lag' is not a fault type; the types are latency, slice, limit, reset, refuse, blackhole, bandwidth, slow-close, stall-reads, corrupt, drop, duplicate, reorder, slow-open", "--fault", "lag:delay=1s")]
     [InlineData("Invalid value 'latency:delay=50ms,speed=2' for --fault: latency has no key 'speed'", "--fault", "latency:delay=50ms,speed=2")]
     [InlineData("Invalid value 'abc' for --fault-seed: not a whole number", "--fault-seed", "abc")]
     public async Task A_bad_fault_flag_is_a_parse_error_naming_it(string expected, params string[] args)

@@ -62,7 +62,7 @@ public class FaultConfigurationTests
 
         var ex = await TestHelpers.StartFailsAsync<OptionsValidationException>(builder);
 
-        Assert.Contains(ex.Failures, f => f.StartsWith("EchoServer:Faults:1: 'lag:delay=1s' is not a fault rule ('lag' is not a fault type; the types are latency, slice, limit, reset, refuse, blackhole, bandwidth, slow-close, stall-reads, corrupt, drop, duplicate, reorder)", StringComparison.Ordinal));
+        Assert.Contains(ex.Failures, f => f.StartsWith("EchoServer:Faults:1: 'lag:delay=1s' is not a fault rule ('lag' is not a fault type; the types are latency, slice, limit, reset, refuse, blackhole, bandwidth, slow-close, stall-reads, corrupt, drop, duplicate, reorder, slow-open)", StringComparison.Ordinal));
         Assert.Contains(ex.Failures, f => f.StartsWith("EchoServer:Faults:2: 'latency:delay=fast' is not a fault rule (latency: delay='fast' is not a time span", StringComparison.Ordinal));
         Assert.DoesNotContain(ex.Failures, f => f.Contains("Faults:0", StringComparison.Ordinal));
     }

@@ -205,6 +205,25 @@ public sealed class FaultInjectionTests : IDisposable
     }
 
     [Fact]
+    public async Task Slow_open_echoes_nothing_before_the_delay_then_everything_sent_meanwhile()
+    {
+        await using var server = await StartAsync("slow-open:delay=300ms");
+        var started = Stopwatch.StartNew();
+        using var client = await TestHelpers.ConnectAsync(server.EndPoint());
+        await client.SendAllAsync(new byte[] { 1, 2, 3 });
+        var (data, _, end) = await ReadAsync(client, 3);
+        Assert.Equal([1, 2, 3], data);
+        Assert.Equal(Ending.Open, end);
+        Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(300), Loose);
+
+        // Only the opening waits.
+        started.Restart();
+        Assert.Equal([4], await client.EchoAsync([4]));
+        Assert.InRange(started.Elapsed, TimeSpan.Zero, TimeSpan.FromMilliseconds(300) + Loose);
+        await CloseAndAssertPoolsAsync(server, client);
+    }
+
+    [Fact]
     public async Task Blackhole_reads_everything_and_echoes_nothing()
     {
         await using var server = await StartAsync("blackhole");

@@ -397,6 +397,66 @@ public sealed class FaultProxyTests
     }
 
     [Fact]
+    public async Task Slow_open_connects_upstream_only_after_the_delay()
+    {
+        await using var upstream = await TestHelpers.StartAsync();
+        var upstreamAccepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        upstream.ConnectionAccepted += (_, _) => upstreamAccepted.TrySetResult();
+        await using var proxy = await StartProxyAsync(upstream.EndPoint(), "slow-open:delay=400ms");
+        var started = Stopwatch.StartNew();
+        using var client = await TestHelpers.ConnectAsync(proxy.EndPoint());
+        await upstreamAccepted.Task.WaitAsync(TestHelpers.Timeout);
+        Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(400), Loose);
+        Assert.Equal([1], await client.EchoAsync([1]));
+        client.Dispose();
+        await WaitForPoolsAsync(proxy);
+    }
+
+    [Fact]
+    public async Task An_upstream_that_never_accepts_times_out_with_the_connect_timeout()
+    {
+        // A listener that never accepts, its backlog filled: further SYNs go unanswered, so connecting hangs.
+        using var silent = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        silent.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        silent.Listen(0);
+        var fillers = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 8; i++)
+            {
+                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                fillers.Add(filler);
+                using var attempt = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+                try
+                {
+                    await filler.ConnectAsync(silent.LocalEndPoint!, attempt.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    break; // the backlog is full
+                }
+            }
+
+            await using var proxy = await StartProxyAsync((IPEndPoint)silent.LocalEndPoint!, configure: o => o.ConnectTimeout = TimeSpan.FromMilliseconds(300));
+            var closed = new TaskCompletionSource<ConnectionClosedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+            proxy.ConnectionClosed += (_, e) => closed.TrySetResult(e);
+            var started = Stopwatch.StartNew();
+            using var client = await TestHelpers.ConnectAsync(proxy.EndPoint());
+            var e = await closed.Task.WaitAsync(TestHelpers.Timeout);
+            Assert.Equal(ConnectionCloseReason.UpstreamUnavailable, e.Reason);
+            Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(300), Loose);
+            var (data, _, end) = await ReadAsync(client, 1);
+            Assert.Empty(data);
+            Assert.NotEqual(Ending.Open, end);
+            await WaitForPoolsAsync(proxy);
+        }
+        finally
+        {
+            fillers.ForEach(f => f.Dispose());
+        }
+    }
+
+    [Fact]
     public void Stream_is_read_and_written_in_the_grammar()
     {
         var rule = EchoFault.Parse("latency:delay=5ms,stream=upstream");

@@ -39,6 +39,7 @@ internal sealed class ConnectionFaults : IFaultClockTarget
             stage.OnStart(ref _end);
             Refuse ??= stage.Refuses;
             CloseDelay = Math.Max(CloseDelay, stage.CloseDelay);
+            OpenDelay = Math.Max(OpenDelay, stage.OpenDelay);
         }
     }
 
@@ -53,6 +54,9 @@ internal sealed class ConnectionFaults : IFaultClockTarget
 
     /// <summary>How long the server's close is held back after the client closed, in <see cref="Stopwatch"/> ticks; 0 for no hold.</summary>
     public long CloseDelay { get; }
+
+    /// <summary>How long the connection's first step waits once it started, in <see cref="Stopwatch"/> ticks; 0 for no wait.</summary>
+    public long OpenDelay { get; }
 
     /// <summary>The connection ends at once, before the pump's first step (RST).</summary>
     public bool ResetsAtOnce => _end.AtOnce;

@@ -85,7 +85,7 @@ internal sealed class FaultRuleSet
     private const ulong UpstreamKeySalt = 0x9E3779B97F4A7C15;
 
     /// <summary>The relay of a proxied connection a rule belongs to.</summary>
-    private static FaultDirection RelayOf(EchoFault rule) => rule.Type == EchoFaultType.Refuse ? FaultDirection.Upstream : rule.Stream;
+    private static FaultDirection RelayOf(EchoFault rule) => rule.Type is EchoFaultType.Refuse or EchoFaultType.SlowOpen ? FaultDirection.Upstream : rule.Stream;
 
     /// <summary>A listener of the server, as the rules' <c>on=</c> sees it; a UDP proxy's direction also has its <c>stream=</c>.</summary>
     public readonly record struct Place(IEchoListener Listener, EchoTransport Transport, EndPoint Bound, EndPoint? Configured, FaultDirection? Stream = null);

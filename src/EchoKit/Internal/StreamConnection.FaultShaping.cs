@@ -147,6 +147,10 @@ internal sealed partial class StreamConnection
         return Faults is { CloseDelay: > 0 } faults ? Park(Stopwatch.GetTimestamp() + faults.CloseDelay, ConnectionPhase.CloseSend) : ConnectionPhase.CloseSend;
     }
 
+    /// <summary><paramref name="first"/>, the connection's first step, or, under <c>slow-open</c>, a park that takes it after the delay.</summary>
+    private ConnectionPhase OpenAfterDelay(ConnectionPhase first) =>
+        Faults is { OpenDelay: > 0 } faults ? Park(Stopwatch.GetTimestamp() + faults.OpenDelay, first) : first;
+
     /// <summary>The next step parks the pump until <paramref name="wakeAt"/>, then goes on with <paramref name="then"/>.</summary>
     private ConnectionPhase Park(long wakeAt, ConnectionPhase then)
     {

@@ -34,8 +34,8 @@ internal sealed partial class StreamConnection
     private int _afterGreeting;
 
     /// <summary>The pump's first step once the connection is accepted: its greeting, if it has one (a null test per connection).</summary>
-    private ConnectionPhase FirstStepOrGreeting =>
-        NeedsUpstream ? ConnectionPhase.Connect : PendingGreeting is null ? FirstStep : ConnectionPhase.Greet;
+    private ConnectionPhase FirstStepOrGreeting => OpenAfterDelay(
+        NeedsUpstream ? ConnectionPhase.Connect : PendingGreeting is null ? FirstStep : ConnectionPhase.Greet);
 
     /// <summary>
     /// Part of the greeting was written: write the rest, or go on. A stop decided meanwhile drains now, as after an

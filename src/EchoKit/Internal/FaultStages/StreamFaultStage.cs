@@ -50,6 +50,9 @@ internal abstract class StreamFaultStage(EchoFault rule)
 
     /// <summary>How long the server's close is held back once the client closed, in <see cref="Stopwatch"/> ticks.</summary>
     public virtual long CloseDelay => 0;
+
+    /// <summary>How long the connection's first step (the first read, the greeting, a proxy's upstream connect) is held back after it started, in <see cref="Stopwatch"/> ticks.</summary>
+    public virtual long OpenDelay => 0;
 }
 
 /// <summary>The received bytes of one echo as the stages shape them: the first <see cref="Count"/> are echoed.</summary>

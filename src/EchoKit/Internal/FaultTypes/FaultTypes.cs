@@ -88,6 +88,11 @@ internal static class FaultTypes
             EchoFaultType.Reorder, "reorder", Datagram, appliesLive: false,
             Time("hold", f => f.Hold, absent: DefaultReorderHold, zero: "must be more than zero"),
             hold => EchoFault.Reorder(hold)),
+        FaultTypeInfo.Of(
+            EchoFaultType.SlowOpen, "slow-open", Stream, appliesLive: false,
+            Time("delay", f => f.OpenDelay, required: true, zero: "must be more than zero"),
+            EchoFault.SlowOpen,
+            stage: rule => new SlowOpenFaultStage(rule)),
     ];
 
     /// <summary>The words of every type, as errors list them: <c>latency, slice, ...</c>.</summary>
