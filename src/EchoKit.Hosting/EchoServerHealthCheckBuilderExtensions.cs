@@ -30,7 +30,7 @@ public static class EchoServerHealthCheckBuilderExtensions
         return builder.Add(new HealthCheckRegistration(
             checkName,
             services => new EchoServerHealthCheck(
-                EchoServerRegistry.GetServer(services, serverName),
+                HostedNameRegistry.Resolve<EchoServer>(services, serverName),
                 services.GetRequiredService<IOptionsMonitor<EchoServerOptions>>().Get(serverName).MaxConnections,
                 () => services.GetRequiredService<EchoServerRegistry>().IsDraining(serverName)),
             failureStatus,

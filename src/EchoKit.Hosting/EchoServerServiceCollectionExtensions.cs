@@ -130,41 +130,25 @@ public static class EchoServerServiceCollectionExtensions
     private static IServiceCollection AddEchoServerCore(
         IServiceCollection services, string name, IConfiguration? configuration, Action<EchoServerOptions>? configure)
     {
-        ArgumentNullException.ThrowIfNull(services);
-
-        var options = services.AddOptions<EchoServerOptions>(name);
-        if (configuration is not null)
+        var added = HostedServiceRegistration.Add<EchoServer, EchoServerOptions, EchoServerRegistry, EchoServerOptionsValidator>(
+            services,
+            name,
+            configuration,
+            configure,
+            bind: (options, section) =>
+            {
+                // The provider gives the binder the host's content root (for relative certificate paths) and the owner
+                // of the certificates it loads.
+                services.TryAddSingleton<LoadedCertificates>();
+                options.Configure<IServiceProvider>((o, sp) => EchoServerConfigurationBinder.Bind(section, o, sp));
+                services.AddOptions<EchoServerDrainOptions>(name).Configure(o => BindDrainDelay(section, o));
+            },
+            create: (options, logging, meters) => new EchoServer(options, logging, meters),
+            host: (serverName, sp) => new EchoServerHostedService(serverName, sp));
+        if (added)
         {
-            // The provider gives the binder the host's content root (for relative certificate paths) and the owner
-            // of the certificates it loads.
-            services.TryAddSingleton<LoadedCertificates>();
-            options.Configure<IServiceProvider>((o, sp) => EchoServerConfigurationBinder.Bind(configuration, o, sp));
-            services.AddSingleton<IOptionsChangeTokenSource<EchoServerOptions>>(
-                new ConfigurationChangeTokenSource<EchoServerOptions>(name, configuration));
-            services.AddOptions<EchoServerDrainOptions>(name).Configure(o => BindDrainDelay(configuration, o));
-        }
-
-        if (configure is not null)
-        {
-            options.Configure(configure);
-        }
-
-        if (EchoServerRegistry.From(services).Add(name))
-        {
-            options.ValidateOnStart();
             services.AddOptions<EchoServerDrainOptions>(name).ValidateOnStart();
-            services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EchoServerOptions>, EchoServerOptionsValidator>());
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EchoServerDrainOptions>, EchoServerDrainOptionsValidator>());
-            if (name.Length == 0)
-            {
-                services.TryAddSingleton(sp => EchoServerRegistry.CreateServer(sp, name));
-            }
-            else
-            {
-                services.TryAddKeyedSingleton(name, (sp, _) => EchoServerRegistry.CreateServer(sp, name));
-            }
-
-            services.AddSingleton<IHostedService>(sp => new EchoServerHostedService(name, sp));
         }
 
         return services;

@@ -1,7 +1,6 @@
 using EchoKit;
 using EchoKit.Hosting.Internal;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -126,37 +125,14 @@ public static class FaultProxyServiceCollectionExtensions
     private static IServiceCollection AddFaultProxyCore(
         IServiceCollection services, string name, IConfiguration? configuration, Action<FaultProxyOptions>? configure)
     {
-        ArgumentNullException.ThrowIfNull(services);
-
-        var options = services.AddOptions<FaultProxyOptions>(name);
-        if (configuration is not null)
-        {
-            options.Configure(o => FaultProxyConfigurationBinder.Bind(configuration, o));
-            services.AddSingleton<IOptionsChangeTokenSource<FaultProxyOptions>>(
-                new ConfigurationChangeTokenSource<FaultProxyOptions>(name, configuration));
-        }
-
-        if (configure is not null)
-        {
-            options.Configure(configure);
-        }
-
-        if (FaultProxyRegistry.From(services).Add(name))
-        {
-            options.ValidateOnStart();
-            services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<FaultProxyOptions>, FaultProxyOptionsValidator>());
-            if (name.Length == 0)
-            {
-                services.TryAddSingleton(sp => FaultProxyRegistry.CreateProxy(sp, name));
-            }
-            else
-            {
-                services.TryAddKeyedSingleton(name, (sp, _) => FaultProxyRegistry.CreateProxy(sp, name));
-            }
-
-            services.AddSingleton<IHostedService>(sp => new FaultProxyHostedService(name, sp));
-        }
-
+        HostedServiceRegistration.Add<FaultProxy, FaultProxyOptions, FaultProxyRegistry, FaultProxyOptionsValidator>(
+            services,
+            name,
+            configuration,
+            configure,
+            bind: (options, section) => options.Configure(o => FaultProxyConfigurationBinder.Bind(section, o)),
+            create: (options, logging, meters) => new FaultProxy(options, logging, meters),
+            host: (proxyName, sp) => new FaultProxyHostedService(proxyName, sp));
         return services;
     }
 }

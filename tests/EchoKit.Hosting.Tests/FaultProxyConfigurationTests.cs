@@ -122,17 +122,8 @@ public class FaultProxyConfigurationTests
     [InlineData("Faults:0", "latency:delay=1ms,stream=sideways", "FaultProxy:Faults:0: 'latency:delay=1ms,stream=sideways' is not a fault rule")]
     [InlineData("EndPoints:0", "nowhere", "FaultProxy:EndPoints:0: 'nowhere' is not a valid endpoint")]
     [InlineData("Listen:0", "127.0.0.1:99999", "FaultProxy:Listen:0: '127.0.0.1:99999' is not a valid endpoint")]
-    public async Task A_bad_value_fails_the_start_naming_its_key_and_rule(string key, string value, string expected)
-    {
-        var settings = ValidSettings();
-        settings[$"FaultProxy:{key}"] = value;
-        var builder = TestHelpers.Builder(settings);
-        builder.Services.AddFaultProxy(builder.Configuration.GetSection("FaultProxy"));
-
-        var ex = await TestHelpers.StartFailsAsync<OptionsValidationException>(builder);
-
-        Assert.Contains(ex.Failures, f => f.StartsWith(expected, StringComparison.Ordinal));
-    }
+    public Task A_bad_value_fails_the_start_naming_its_key_and_rule(string key, string value, string expected) =>
+        AssertStartFailsWithAsync(key, value, expected);
 
     [Fact]
     public async Task A_missing_upstream_fails_the_start_naming_the_key_to_set()
@@ -175,17 +166,8 @@ public class FaultProxyConfigurationTests
     [InlineData("ConnectTimout", "1s", "FaultProxy:ConnectTimout: unknown key; did you mean 'FaultProxy:ConnectTimeout'?")]
     [InlineData("Backlog", "5", "FaultProxy:Backlog: unknown key. The keys are the FaultProxyOptions property names")]
     [InlineData("ConnectTimeout:Value", "1s", "FaultProxy:ConnectTimeout: must be one value, not a section.")]
-    public async Task An_unknown_key_fails_the_start_naming_it_and_the_nearest_known_key(string key, string value, string expected)
-    {
-        var settings = ValidSettings();
-        settings[$"FaultProxy:{key}"] = value;
-        var builder = TestHelpers.Builder(settings);
-        builder.Services.AddFaultProxy(builder.Configuration.GetSection("FaultProxy"));
-
-        var ex = await TestHelpers.StartFailsAsync<OptionsValidationException>(builder);
-
-        Assert.Contains(ex.Failures, f => f.StartsWith(expected, StringComparison.Ordinal));
-    }
+    public Task An_unknown_key_fails_the_start_naming_it_and_the_nearest_known_key(string key, string value, string expected) =>
+        AssertStartFailsWithAsync(key, value, expected);
 
     [Fact]
     public void Every_known_key_in_any_case_passes_the_check()
@@ -235,11 +217,21 @@ public class FaultProxyConfigurationTests
         throw new FileNotFoundException($"No EchoKit.sln above {AppContext.BaseDirectory}.");
     }
 
-    private static Dictionary<string, string?> ValidSettings() => new()
+    /// <summary>Adds <paramref name="key"/> = <paramref name="value"/> to a valid "FaultProxy" section; the host's start fails with a failure that starts with <paramref name="expected"/>.</summary>
+    private static async Task AssertStartFailsWithAsync(string key, string value, string expected)
     {
-        ["FaultProxy:EndPoints:0"] = "127.0.0.1:0",
-        ["FaultProxy:Upstream"] = "127.0.0.1:6379",
-    };
+        var builder = TestHelpers.Builder(new Dictionary<string, string?>
+        {
+            ["FaultProxy:EndPoints:0"] = "127.0.0.1:0",
+            ["FaultProxy:Upstream"] = "127.0.0.1:6379",
+            [$"FaultProxy:{key}"] = value,
+        });
+        builder.Services.AddFaultProxy(builder.Configuration.GetSection("FaultProxy"));
+
+        var ex = await TestHelpers.StartFailsAsync<OptionsValidationException>(builder);
+
+        Assert.Contains(ex.Failures, f => f.StartsWith(expected, StringComparison.Ordinal));
+    }
 
     /// <summary>Binds the "FaultProxy" section and builds the options as the host would, validation included.</summary>
     private static FaultProxyOptions Bind(Dictionary<string, string?> settings) =>

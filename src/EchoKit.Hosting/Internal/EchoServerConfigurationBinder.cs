@@ -8,17 +8,22 @@ using Microsoft.Extensions.Hosting;
 namespace EchoKit.Hosting.Internal;
 
 /// <summary>
-/// Reads <see cref="EchoServerOptions"/> from configuration without reflection (so it is trim- and AOT-safe) and
-/// without throwing: a value that cannot be read is recorded against the options instance, naming its key, and
-/// reported by <see cref="EchoServerOptionsValidator"/> when the options are validated. The keys, and the grammar of
-/// their values, are those of <see cref="EchoServerOptionCatalog"/>, which the <c>echokit</c> flags share.
+/// Reads <see cref="EchoServerOptions"/> from configuration with <see cref="ConfigurationValues"/>: without reflection
+/// (so it is trim- and AOT-safe) and without throwing. A value that cannot be read is recorded in the options'
+/// <see cref="BindingProblems"/>, naming its key, and reported by <see cref="EchoServerOptionsValidator"/> when the
+/// options are validated. The keys, and the grammar of their values, are those of <see cref="EchoServerOptionCatalog"/>,
+/// which the <c>echokit</c> flags share.
 /// </summary>
 internal static class EchoServerConfigurationBinder
 {
     /// <summary>The section of the server certificate, under the <c>Tls</c> section; Kestrel's name for it.</summary>
     public const string CertificateKey = "Certificate";
 
-    private static readonly ConditionalWeakTable<EchoServerOptions, Problems> ProblemsByOptions = new();
+    /// <summary>
+    /// The options whose <c>Tls:Certificate</c> keys already have an error (with the section's path), so that no
+    /// "a certificate is required" note is added about them.
+    /// </summary>
+    private static readonly ConditionalWeakTable<EchoServerOptions, string> CertificateFailures = new();
 
     /// <summary>
     /// Binds every key present in <paramref name="configuration"/>; keys not present leave the option as it is. In a
@@ -32,22 +37,21 @@ internal static class EchoServerConfigurationBinder
     /// </param>
     public static void Bind(IConfiguration configuration, EchoServerOptions options, IServiceProvider? services = null)
     {
-        if (configuration is IConfigurationSection section && !section.Exists())
+        if (!BindingProblems.Start(configuration, options))
         {
-            Report(options).Hints.Add($"The configuration section '{section.Path}' is missing or empty.");
             return;
         }
 
-        Report(options).Path = configuration is IConfigurationSection named ? named.Path : "";
+        var errors = BindingProblems.Of(options).Errors;
         foreach (var option in EchoServerOptionCatalog.All)
         {
             if (option.IsList)
             {
-                BindList(configuration, option, options);
+                BindList(configuration, option, options, errors);
             }
-            else
+            else if (ConfigurationValues.TryRead(configuration, option.Key, Reader(option), errors, out var value))
             {
-                BindValue(configuration, option, options);
+                option.Apply(options, [value]);
             }
         }
 
@@ -56,7 +60,7 @@ internal static class EchoServerConfigurationBinder
         // A root holds the host's other settings (Logging, environment variables), so only a section is checked.
         if (configuration is IConfigurationSection)
         {
-            Report(options).Errors.AddRange(ConfigurationKeyCheck.FindUnknownKeys(configuration));
+            errors.AddRange(ConfigurationKeyCheck.FindUnknownKeys(configuration));
         }
     }
 
@@ -66,102 +70,32 @@ internal static class EchoServerConfigurationBinder
     /// otherwise <see langword="null"/>.
     /// </summary>
     public static string? GetCertificatePathKey(EchoServerOptions options) =>
-        ProblemsByOptions.TryGetValue(options, out var problems) && problems.Path is { } path && !problems.CertificateFailed
-            ? Combine(path, $"{nameof(EchoServerOptions.Tls)}:{CertificateKey}:Path")
-            : null;
-
-    /// <summary>The configuration values that could not be read into <paramref name="options"/>, each naming its key.</summary>
-    public static IReadOnlyList<string> GetErrors(EchoServerOptions options) =>
-        ProblemsByOptions.TryGetValue(options, out var problems) ? problems.Errors : [];
-
-    /// <summary>Notes that help explain other errors (such as a missing section).</summary>
-    public static IReadOnlyList<string> GetHints(EchoServerOptions options) =>
-        ProblemsByOptions.TryGetValue(options, out var problems) ? problems.Hints : [];
-
-    private static void BindValue(IConfiguration configuration, EchoServerOptionDescription option, EchoServerOptions options)
-    {
-        var text = configuration[option.Key];
-        if (text is null)
-        {
-            return;
-        }
-
-        if (option.TryRead(text, OptionSource.Configuration, out var value, out var error))
-        {
-            option.Apply(options, [value]);
-        }
-        else
-        {
-            Report(options).Errors.Add(error.ForKey(Combine(PathOf(configuration), option.Key), text));
-        }
-    }
+        CertificateFailures.TryGetValue(options, out _)
+            ? null
+            : BindingProblems.GetKey(options, $"{nameof(EchoServerOptions.Tls)}:{CertificateKey}:Path");
 
     /// <summary>
     /// Binds an array, or one string separated by <c>;</c> or <c>,</c> (for environment variables and command lines:
     /// <c>"127.0.0.1:7007;[::1]:7007"</c>). An empty list (<c>[]</c> in JSON, an empty string, or <c>none</c>) is a
     /// list too: it clears a list that replaces its defaults. When any item cannot be read, nothing is set.
     /// </summary>
-    private static void BindList(IConfiguration configuration, EchoServerOptionDescription option, EchoServerOptions options)
+    private static void BindList(IConfiguration configuration, EchoServerOptionDescription option, EchoServerOptions options, List<string> errors)
     {
         var section = configuration.GetSection(option.Key);
-        var values = new List<object?>();
-        var valid = true;
-        var children = section.GetChildren().ToList();
-        if (children.Count > 0)
-        {
-            foreach (var child in children)
-            {
-                if (child.Value is null)
-                {
-                    if (child.GetChildren().Any())
-                    {
-                        Report(options).Errors.Add($"{child.Path}: each item must be one value ({option.ValueName}), not an object.");
-                        valid = false;
-                    }
-
-                    continue;
-                }
-
-                valid &= TryRead(child.Path, child.Value);
-            }
-        }
-        else if (section.Value is { } list)
-        {
-            if (!ValueGrammar.IsOff(list))
-            {
-                foreach (var item in option.SplitList(list))
-                {
-                    valid &= TryRead(section.Path, item);
-                }
-            }
-        }
-        else if (!IsPresent(configuration, option.Key))
+        if (section.Value is null && !section.GetChildren().Any() && !IsPresent(configuration, option.Key))
         {
             return;
         }
 
-        if (valid)
+        if (ConfigurationValues.TryReadList(section, option.SplitList, Reader(option), $" ({option.ValueName})", errors, out var values))
         {
             option.Apply(options, values);
         }
-
-        bool TryRead(string path, string text)
-        {
-            if (string.IsNullOrWhiteSpace(text))
-            {
-                return true;
-            }
-
-            if (option.TryRead(text, OptionSource.Configuration, out var value, out var error))
-            {
-                values.Add(value);
-                return true;
-            }
-
-            Report(options).Errors.Add(error.ForKey(path, text));
-            return false;
-        }
     }
+
+    /// <summary>Reads a value as configuration writes it (the catalog reads flags too, in their own words).</summary>
+    private static ConfigurationValueReader Reader(EchoServerOptionDescription option) =>
+        (string text, out object? value, out ValueError error) => option.TryRead(text, OptionSource.Configuration, out value, out error);
 
     /// <summary>
     /// Whether <paramref name="key"/> is there even without a value: an empty JSON array reaches configuration as a
@@ -221,9 +155,8 @@ internal static class EchoServerConfigurationBinder
 
         void Fail(string key, string rule)
         {
-            var problems = Report(options);
-            problems.CertificateFailed = true;
-            problems.Errors.Add($"{ConfigurationPath.Combine(certificate.Path, key)}: {rule}");
+            CertificateFailures.AddOrUpdate(options, certificate.Path);
+            BindingProblems.Of(options).Errors.Add($"{ConfigurationPath.Combine(certificate.Path, key)}: {rule}");
         }
     }
 
@@ -240,27 +173,5 @@ internal static class EchoServerConfigurationBinder
             fullPath = null;
             return false;
         }
-    }
-
-    /// <summary>A key under a section, or the key alone under a root (whose path is empty).</summary>
-    private static string Combine(string sectionPath, string key) =>
-        sectionPath.Length == 0 ? key : ConfigurationPath.Combine(sectionPath, key);
-
-    /// <summary>The path of <paramref name="configuration"/>: a section's, or empty for a root.</summary>
-    private static string PathOf(IConfiguration configuration) => configuration is IConfigurationSection section ? section.Path : "";
-
-    private static Problems Report(EchoServerOptions options) => ProblemsByOptions.GetValue(options, static _ => new Problems());
-
-    private sealed class Problems
-    {
-        /// <summary>The path of the section bound last (empty for a root); <see langword="null"/> when none was.</summary>
-        public string? Path { get; set; }
-
-        /// <summary>A <c>Tls:Certificate</c> key already has an error, so no hint about a missing certificate is needed.</summary>
-        public bool CertificateFailed { get; set; }
-
-        public List<string> Errors { get; } = [];
-
-        public List<string> Hints { get; } = [];
     }
 }

@@ -16,7 +16,7 @@ internal sealed class EchoServerHostedService(string name, IServiceProvider serv
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var server = EchoServerRegistry.GetServer(services, name);
+        var server = HostedNameRegistry.Resolve<EchoServer>(services, name);
         try
         {
             await server.StartAsync(cancellationToken);

@@ -3,9 +3,6 @@ using EchoKit.Shared;
 
 namespace EchoKit.Hosting.Internal;
 
-/// <summary>Reads one configuration value (or one item of a list) of a fault proxy without setting anything.</summary>
-internal delegate bool FaultProxyValueReader(string text, out object? value, out ValueError error);
-
 /// <summary>
 /// One configuration key of a <see cref="FaultProxyOptions"/> section: its name, whether it holds a list, how its
 /// value is read and how it is set.
@@ -16,7 +13,7 @@ internal delegate bool FaultProxyValueReader(string text, out object? value, out
 /// <param name="Split">Splits one string into the items of a list (an environment variable: <c>"a;b"</c>).</param>
 /// <param name="Set">Sets one value, or adds one item of a list.</param>
 internal sealed record FaultProxyConfigurationKey(
-    string Key, bool IsList, FaultProxyValueReader Read, Func<string, string[]> Split, Action<FaultProxyOptions, object?> Set);
+    string Key, bool IsList, ConfigurationValueReader Read, Func<string, string[]> Split, Action<FaultProxyOptions, object?> Set);
 
 /// <summary>
 /// The keys of a fault proxy's configuration section. Every value is written in the grammar of the echo server's

@@ -13,7 +13,7 @@ internal sealed class FaultProxyHostedService(string name, IServiceProvider serv
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var proxy = FaultProxyRegistry.GetProxy(services, name);
+        var proxy = HostedNameRegistry.Resolve<FaultProxy>(services, name);
         try
         {
             await proxy.StartAsync(cancellationToken);

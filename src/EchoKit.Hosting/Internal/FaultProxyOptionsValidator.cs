@@ -1,52 +1,25 @@
-using EchoKit.Shared;
-using Microsoft.Extensions.Options;
-
 namespace EchoKit.Hosting.Internal;
 
 /// <summary>
-/// Validates the options of every registered fault proxy: the configuration values that could not be read (each
-/// naming its key), then <see cref="FaultProxyOptions.Validate"/> (naming the option and its rule). Runs when the host
-/// starts (ValidateOnStart), before any proxy or server binds.
+/// Validates the options of every registered fault proxy (see <see cref="HostedOptionsValidator{TOptions}"/>), naming
+/// the <c>Upstream</c> key when a proxy from configuration has none.
 /// </summary>
-internal sealed class FaultProxyOptionsValidator(FaultProxyRegistry registry) : IValidateOptions<FaultProxyOptions>
+internal sealed class FaultProxyOptionsValidator(FaultProxyRegistry registry)
+    : HostedOptionsValidator<FaultProxyOptions>(registry, "Fault proxy")
 {
-    public ValidateOptionsResult Validate(string? name, FaultProxyOptions options)
+    protected override void ValidateRules(FaultProxyOptions options) => options.Validate();
+
+    protected override void Explain(FaultProxyOptions options, List<string> failures)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        name ??= Options.DefaultName;
-        if (!registry.Contains(name))
-        {
-            return ValidateOptionsResult.Skip;
-        }
-
-        var failures = new List<string>(FaultProxyConfigurationBinder.GetErrors(options));
-        try
-        {
-            options.Validate();
-        }
-        catch (ArgumentException ex)
-        {
-            failures.Add(EchoServerOptionDescription.RuleOf(ex));
-        }
-
-        if (failures.Count == 0)
-        {
-            return ValidateOptionsResult.Success;
-        }
-
         // The options' rule names FaultProxyOptions.Upstream; from configuration, name the key that sets it too. (A
-        // value that did not parse is already named above, with its key.)
-        if (options.Upstream is null && !failures.Any(IsAboutUpstream)
-            && FaultProxyConfigurationBinder.GetKey(options, nameof(FaultProxyOptions.Upstream)) is { } upstreamKey)
+        // value that did not parse is already named, with its key.)
+        if (options.Upstream is null
+            && BindingProblems.GetKey(options, nameof(FaultProxyOptions.Upstream)) is { } upstreamKey
+            && !failures.Any(f => f.StartsWith(upstreamKey + ":", StringComparison.OrdinalIgnoreCase)))
         {
             failures.Add($"{upstreamKey}: the server each connection is relayed to is required; write a host and port such as 127.0.0.1:6379 or redis.local:6379, or unix:/path/to/socket.");
         }
 
-        failures.AddRange(FaultProxyConfigurationBinder.GetHints(options));
-        return ValidateOptionsResult.Fail(name.Length == 0 ? failures : failures.Select(f => $"Fault proxy '{name}': {f}"));
-
-        bool IsAboutUpstream(string failure) =>
-            FaultProxyConfigurationBinder.GetKey(options, nameof(FaultProxyOptions.Upstream)) is { } key
-            && failure.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase);
+        failures.AddRange(BindingProblems.GetHints(options));
     }
 }
