@@ -5,15 +5,8 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using EchoKit.Shared;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using OpenTelemetry.Metrics;
-using OpenTelemetry.Resources;
 
 namespace EchoKit.Cli;
 
@@ -27,24 +20,17 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
     /// <summary>The header of every <c>/faults</c> answer that carries <see cref="EchoServerFaults.Seed"/>.</summary>
     public const string SeedHeader = "EchoKit-Fault-Seed";
 
-    /// <summary>The largest request body read: a rule list is a few hundred bytes, so anything near this is a mistake.</summary>
-    private const long MaxBodyBytes = 1 << 20;
-
-    /// <summary>The name of the server's meter, as <c>EchoKit.Internal.EchoServerMetrics</c> creates it.</summary>
-    private const string MeterName = "EchoKit";
-
-    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(2);
-
-    private readonly WebApplication _app;
     private readonly EchoServer _server;
     private readonly ServeLifecycle _lifecycle;
     private readonly ILogger _logger;
     private readonly Action _faultsChanged;
     private readonly long _started = Stopwatch.GetTimestamp();
 
-    private AdminEndpoint(WebApplication app, EchoServer server, ServeLifecycle lifecycle, ILogger logger, Action faultsChanged)
+    // Set by StartAsync before the object is handed out: the routes are instance methods, mapped while the host is built.
+    private AdminWebHost _host = null!;
+
+    private AdminEndpoint(EchoServer server, ServeLifecycle lifecycle, ILogger logger, Action faultsChanged)
     {
-        _app = app;
         _server = server;
         _lifecycle = lifecycle;
         _logger = logger;
@@ -52,7 +38,7 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
     }
 
     /// <summary>The endpoint bound, with the real port when port 0 was asked for.</summary>
-    public IPEndPoint EndPoint { get; private set; } = new(IPAddress.Loopback, 0);
+    public IPEndPoint EndPoint => _host.EndPoint;
 
     /// <summary>
     /// Reads <c>--admin</c>'s value: <c>127.0.0.1:9901</c>, <c>[::1]:9901</c>, <c>localhost:9901</c>, or a port alone
@@ -87,53 +73,8 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
         IPEndPoint endPoint, EchoServer server, ServeLifecycle lifecycle, ILoggerProvider? logProvider, LogLevel logLevel,
         ILogger logger, Action faultsChanged, CancellationToken cancellationToken)
     {
-        // The empty builder reads no appsettings.json, environment variables or command line: nothing but the one
-        // endpoint given here is bound, whatever ASPNETCORE_URLS or a Kestrel section in the working directory say.
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "echokit" });
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
-        {
-            kestrel.Listen(endPoint);
-            kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = MaxBodyBytes;
-        });
-        builder.Services.AddRoutingCore();
-
-        // GET /metrics: the server's meter (EchoServerMetrics.MeterName, internal to EchoKit) in Prometheus text. The
-        // listener finds the meter by name whichever factory made it, so the server needs no change.
-        builder.Services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource.AddService("echokit"))
-            .WithMetrics(metrics => metrics.AddMeter(MeterName).AddPrometheusExporter());
-
-        // Program owns SIGINT and SIGTERM (graceful stop, drain, abort); the host's console lifetime would stop the
-        // admin endpoint at the first signal, in the middle of --drain-delay.
-        builder.Services.AddSingleton<IHostLifetime, NoSignalLifetime>();
-        builder.Logging.ClearProviders();
-        if (logProvider is not null && logLevel != LogLevel.None)
-        {
-            builder.Logging.AddProvider(logProvider);
-            builder.Logging.SetMinimumLevel(logLevel > LogLevel.Warning ? logLevel : LogLevel.Warning);
-
-            // The host logs a failed start (a port in use) with its whole stack; serve reports it in one line.
-            builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
-        }
-
-        var app = builder.Build();
-        var admin = new AdminEndpoint(app, server, lifecycle, logger, faultsChanged);
-        admin.Map(app);
-        try
-        {
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await app.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
-        admin.EndPoint = address is not null && Uri.TryCreate(address, UriKind.Absolute, out var uri)
-            ? new IPEndPoint(endPoint.Address, uri.Port)
-            : endPoint;
+        var admin = new AdminEndpoint(server, lifecycle, logger, faultsChanged);
+        admin._host = await AdminWebHost.StartAsync(endPoint, logProvider, logLevel, admin.Map, cancellationToken).ConfigureAwait(false);
         AdminLog.Listening(logger, admin.EndPoint);
         return admin;
     }
@@ -142,22 +83,7 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
     public void LogDraining(TimeSpan delay) => AdminLog.Draining(_logger, delay);
 
     /// <summary>Stops answering: requests in flight get up to two seconds.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        using (var timeout = new CancellationTokenSource(StopTimeout))
-        {
-            try
-            {
-                await _app.StopAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                // Past the timeout: the connections left are closed by the dispose below.
-            }
-        }
-
-        await _app.DisposeAsync().ConfigureAwait(false);
-    }
+    public ValueTask DisposeAsync() => _host.DisposeAsync();
 
     private void Map(WebApplication app)
     {
@@ -348,14 +274,6 @@ internal sealed partial class AdminEndpoint : IAsyncDisposable
 
     /// <summary>The body of <c>GET /faults/seed</c>.</summary>
     internal sealed record SeedBody(int Seed);
-
-    /// <summary>A host lifetime that leaves the process's signals alone (see <see cref="StartAsync"/>).</summary>
-    private sealed class NoSignalLifetime : IHostLifetime
-    {
-        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    }
 
     [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
     [JsonSerializable(typeof(string[]))]

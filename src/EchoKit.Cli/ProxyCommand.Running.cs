@@ -18,16 +18,9 @@ internal sealed partial class ProxyCommand
         }
 
         var live = new LiveLine(console.Output, console.OutputIsTerminal, console.Width, console.Error);
-        var logLevel = parseResult.GetValue(_logLevel);
+        var logLevel = parseResult.GetValue(_run.LogLevelFlag);
         var logProvider = new CliLoggerProvider(live);
-        using var loggerFactory = LoggerFactory.Create(logging =>
-        {
-            logging.SetMinimumLevel(logLevel);
-            if (logLevel != LogLevel.None)
-            {
-                logging.AddProvider(logProvider);
-            }
-        });
+        using var loggerFactory = ForegroundRun.CreateLoggerFactory(logLevel, logProvider);
 
         using var changed = new SemaphoreSlim(0, 1);
         var settings = new ProxySettings(
@@ -63,24 +56,8 @@ internal sealed partial class ProxyCommand
                 await console.Output.WriteLineAsync($"Listening on admin {api.EndPoint}").ConfigureAwait(false);
             }
 
-            await console.Output.WriteLineAsync(console.OutputIsTerminal ? "Press Ctrl+C to stop." : "Send SIGINT or SIGTERM to stop.").ConfigureAwait(false);
-            await console.Output.FlushAsync().ConfigureAwait(false);
-
-            var interval = ValueOr(parseResult, _statusInterval, StatusLine.DefaultInterval(console.OutputIsTerminal));
-            var status = parseResult.GetValue(_quiet) || interval == TimeSpan.Zero
-                ? Task.CompletedTask
-                : ProxyStatusLine.ShowAsync(registry, live, interval, changed, console.Width, console.Stop);
-            try
-            {
-                await Task.Delay(Timeout.InfiniteTimeSpan, console.Stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                // Ctrl+C or SIGTERM: stop.
-            }
-
-            await status.ConfigureAwait(false);
-            live.Finish();
+            await _run.UntilStoppedAsync(
+                parseResult, console, live, interval => ProxyStatusLine.ShowAsync(registry, live, interval, changed, console.Width, console.Stop)).ConfigureAwait(false);
             await console.Output.WriteLineAsync("Stopping: closing every proxied connection.").ConfigureAwait(false);
             await console.Output.FlushAsync().ConfigureAwait(false);
             return Success;

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Net;
 using EchoKit.Shared;
-using Microsoft.Extensions.Logging;
 using static EchoKit.Cli.ValueParsers;
 
 namespace EchoKit.Cli;
@@ -9,7 +8,8 @@ namespace EchoKit.Cli;
 /// <summary>
 /// <c>echokit proxy</c>: a fault proxy in front of one upstream (<c>--listen</c>, <c>--upstream</c>, <c>--fault</c>),
 /// and with <c>--admin</c> Toxiproxy's HTTP API to create and change proxies while it runs; with <c>--admin</c>
-/// alone it starts empty, as a Toxiproxy server does (docs/PROXY.md). Running is in <c>ProxyCommand.Running.cs</c>.
+/// alone it starts empty, as a Toxiproxy server does (docs/PROXY.md). Running is in <c>ProxyCommand.Running.cs</c>;
+/// the flags and the wait it shares with <c>serve</c> are <see cref="ForegroundRun"/>.
 /// </summary>
 internal sealed partial class ProxyCommand
 {
@@ -46,16 +46,9 @@ internal sealed partial class ProxyCommand
 
     private readonly Option<IPEndPoint> _admin = NewOption<IPEndPoint>("--admin", "endpoint", "Serve Toxiproxy's HTTP API here (127.0.0.1:8474, or a port alone for loopback; port 0 picks one): create, change and delete proxies and toxics with any Toxiproxy client, GET /metrics. Plain HTTP without authentication: keep it on loopback.", AdminEndpoint.TryParseEndPoint);
 
-    private readonly Option<TimeSpan> _statusInterval = NewOption<TimeSpan>("--status-interval", "time", "How often the status line is updated; 0 turns it off. [default: 1s on a terminal, 10s when the output is redirected]", ValueGrammar.TryParseDuration);
-
-    private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "No status line; only the listening endpoints and errors." };
-
-    private readonly Option<LogLevel> _logLevel = new("--log-level")
-    {
-        HelpName = "level",
-        Description = "The log messages to show on standard error: Trace, Debug, Information, Warning, Error, Critical or None.",
-        DefaultValueFactory = _ => LogLevel.Warning,
-    };
+    private readonly ForegroundRun _run = new(
+        quietHelp: "No status line; only the listening endpoints and errors.",
+        logLevelHelp: "The log messages to show on standard error: Trace, Debug, Information, Warning, Error, Critical or None.");
 
     private ProxyCommand()
     {
@@ -71,8 +64,13 @@ internal sealed partial class ProxyCommand
             """)
         {
             options._listen, options._upstream, options._name, options._fault, options._seed, options._connectTimeout,
-            options._admin, options._statusInterval, options._quiet, options._logLevel,
+            options._admin,
         };
+        foreach (var flag in options._run.Flags)
+        {
+            command.Options.Add(flag);
+        }
+
         command.SetAction((parseResult, _) => options.RunAsync(parseResult, console));
         return command;
     }

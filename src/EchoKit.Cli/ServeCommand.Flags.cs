@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using EchoKit.Shared;
-using Microsoft.Extensions.Logging;
 using static EchoKit.Cli.ValueParsers;
 
 namespace EchoKit.Cli;
@@ -37,16 +36,9 @@ internal sealed partial class ServeCommand
 
     private readonly Option<TimeSpan> _drainDelay = NewOption<TimeSpan>("--drain-delay", "time", "On Ctrl+C or SIGTERM, first keep accepting and echoing this long while /readyz answers 503, so a load balancer takes the server out before it stops. [default: 0s]", ValueGrammar.TryParseDuration);
 
-    private readonly Option<TimeSpan> _statusInterval = NewOption<TimeSpan>("--status-interval", "time", "How often the status line is updated; 0 turns it off. [default: 1s on a terminal, 10s when the output is redirected]", ValueGrammar.TryParseDuration);
-
-    private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "No status line; only the listening endpoints, errors and the final summary." };
-
-    private readonly Option<LogLevel> _logLevel = new("--log-level")
-    {
-        HelpName = "level",
-        Description = "The server's log messages to show on standard error: Trace, Debug, Information, Warning, Error, Critical or None.",
-        DefaultValueFactory = _ => LogLevel.Warning,
-    };
+    private readonly ForegroundRun _run = new(
+        quietHelp: "No status line; only the listening endpoints, errors and the final summary.",
+        logLevelHelp: "The server's log messages to show on standard error: Trace, Debug, Information, Warning, Error, Critical or None.");
 
     /// <summary>Every flag in the order help lists them: where to listen, where the options come from, then the limits and tuning.</summary>
     private IEnumerable<Option> FlagsInHelpOrder()
@@ -57,7 +49,7 @@ internal sealed partial class ServeCommand
         [
             .. endPointFlags, _unix, _config, _configSection,
             _tlsCert, _tlsKey, _tlsCertPassword, _tlsSelfSigned,
-            .. tuningFlags, _admin, _drainDelay, _statusInterval, _quiet, _logLevel,
+            .. tuningFlags, _admin, _drainDelay, .. _run.Flags,
         ];
     }
 

@@ -4,7 +4,6 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using static EchoKit.Cli.EchoKitCommandLine;
-using static EchoKit.Cli.ValueParsers;
 
 namespace EchoKit.Cli;
 
@@ -91,26 +90,9 @@ internal sealed partial class ServeCommand
             await console.Output.WriteLineAsync($"Listening on admin {admin.EndPoint}").ConfigureAwait(false);
         }
 
-        await console.Output.WriteLineAsync(console.OutputIsTerminal ? "Press Ctrl+C to stop." : "Send SIGINT or SIGTERM to stop.").ConfigureAwait(false);
-        await console.Output.FlushAsync().ConfigureAwait(false);
-
-        var interval = ValueOr(parseResult, _statusInterval, StatusLine.DefaultInterval(console.OutputIsTerminal));
         var showFaults = admin is not null || server.Faults.Rules.Count > 0;
-        var status = parseResult.GetValue(_quiet) || interval == TimeSpan.Zero
-            ? Task.CompletedTask
-            : StatusLine.ShowAsync(server, live, interval, showFaults ? faultsChanged : null, console.Width, console.Stop);
-
-        try
-        {
-            await Task.Delay(Timeout.InfiniteTimeSpan, console.Stop).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // Ctrl+C or SIGTERM: stop gracefully.
-        }
-
-        await status.ConfigureAwait(false);
-        live.Finish();
+        await _run.UntilStoppedAsync(
+            parseResult, console, live, interval => StatusLine.ShowAsync(server, live, interval, showFaults ? faultsChanged : null, console.Width, console.Stop)).ConfigureAwait(false);
         if (parseResult.GetValue(_drainDelay) is var drainDelay && drainDelay > TimeSpan.Zero)
         {
             await DrainAsync(drainDelay, admin, lifecycle, console).ConfigureAwait(false);

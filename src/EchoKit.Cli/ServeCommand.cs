@@ -13,7 +13,8 @@ namespace EchoKit.Cli;
 /// of its configuration section) and flags (applied after the file), runs the server with a live status line, and
 /// stops it gracefully on Ctrl+C or SIGTERM. Its parts: the flags (<c>ServeCommand.Flags.cs</c>), <c>--config</c>
 /// (<c>.Config.cs</c>), the TLS certificate (<c>.Certificate.cs</c>), <c>--admin</c> (<c>.Admin.cs</c>), serving and
-/// draining (<c>.Serving.cs</c>); the status line is <see cref="StatusLine"/>.
+/// draining (<c>.Serving.cs</c>); the status line is <see cref="StatusLine"/>, the flags and the wait it shares with
+/// <c>proxy</c> are <see cref="ForegroundRun"/>.
 /// </summary>
 internal sealed partial class ServeCommand
 {
@@ -65,16 +66,9 @@ internal sealed partial class ServeCommand
             return await UsageErrorAsync(console, "serve", certificateProblem).ConfigureAwait(false);
         }
 
-        var logLevel = parseResult.GetValue(_logLevel);
+        var logLevel = parseResult.GetValue(_run.LogLevelFlag);
         var logProvider = new CliLoggerProvider(live);
-        using var loggerFactory = LoggerFactory.Create(logging =>
-        {
-            logging.SetMinimumLevel(logLevel);
-            if (logLevel != LogLevel.None)
-            {
-                logging.AddProvider(logProvider);
-            }
-        });
+        using var loggerFactory = ForegroundRun.CreateLoggerFactory(logLevel, logProvider);
 
         var services = new ServiceCollection();
         services.AddSingleton(loggerFactory);

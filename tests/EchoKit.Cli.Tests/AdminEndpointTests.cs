@@ -162,11 +162,11 @@ public class AdminEndpointTests
         await using var admin = await AdminServe.StartAsync(["--fault", "latency:delay=10ms", "--status-interval", "1h"], quiet: false);
 
         using var put = await admin.PutAsync("/faults", """["reset:after=2s", "slice:size=1"]""");
-        await AdminEndpointTests.WaitForAsync(() => admin.Serve.Output.Text.Contains("| faults: reset:after=2s; slice:size=1", StringComparison.Ordinal));
+        await AdminEndpointTests.WaitForAsync(() => admin.Run.Output.Text.Contains("| faults: reset:after=2s; slice:size=1", StringComparison.Ordinal));
         using var delete = await admin.Http.DeleteAsync("/faults");
-        await AdminEndpointTests.WaitForAsync(() => admin.Serve.Output.Text.Contains("| faults: none", StringComparison.Ordinal));
+        await AdminEndpointTests.WaitForAsync(() => admin.Run.Output.Text.Contains("| faults: none", StringComparison.Ordinal));
 
-        var lines = admin.Serve.Output.Text.Split('\n').Where(l => l.StartsWith("up ", StringComparison.Ordinal)).ToList();
+        var lines = admin.Run.Output.Text.Split('\n').Where(l => l.StartsWith("up ", StringComparison.Ordinal)).ToList();
         Assert.Equal(2, lines.Count);   // one line per change, none from the timer
         Assert.All(lines, line => Assert.Contains(" | 0 rejected | ", line, StringComparison.Ordinal));
     }
@@ -248,23 +248,15 @@ public class AdminEndpointTests
 }
 
 /// <summary>An in-process <c>echokit serve --tcp 127.0.0.1:0 --admin 127.0.0.1:0</c> with an HTTP client on its admin endpoint.</summary>
-internal sealed class AdminServe : IAsyncDisposable
+internal sealed class AdminServe : AdminRun
 {
     private AdminServe(CliRun serve, IPEndPoint tcp, IPEndPoint admin)
+        : base(serve, admin)
     {
-        Serve = serve;
         Tcp = tcp;
-        Admin = admin;
-        Http = new HttpClient { BaseAddress = new Uri($"http://{admin}/"), Timeout = CliRun.Timeout };
     }
 
-    public CliRun Serve { get; }
-
     public IPEndPoint Tcp { get; }
-
-    public IPEndPoint Admin { get; }
-
-    public HttpClient Http { get; }
 
     public static Task<AdminServe> StartAsync(params string[] args) => StartAsync(args, quiet: true);
 
@@ -293,33 +285,6 @@ internal sealed class AdminServe : IAsyncDisposable
         return await Http.SendAsync(request);
     }
 
-    /// <summary>Connects, sends 4 bytes and times until they are back.</summary>
-    public async Task<TimeSpan> TimeOneEchoAsync()
-    {
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var cts = new CancellationTokenSource(CliRun.Timeout);
-        await client.ConnectAsync(Tcp, cts.Token);
-        var started = Stopwatch.StartNew();
-        await client.SendAsync(new byte[] { 1, 2, 3, 4 }, cts.Token);
-        var echoed = new byte[4];
-        var total = 0;
-        while (total < echoed.Length)
-        {
-            var read = await client.ReceiveAsync(echoed.AsMemory(total), SocketFlags.None, cts.Token);
-            Assert.True(read > 0, "the server closed before echoing");
-            total += read;
-        }
-
-        var elapsed = started.Elapsed;
-        Assert.Equal(new byte[] { 1, 2, 3, 4 }, echoed);
-        return elapsed;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Http.Dispose();
-        var exitCode = await Serve.StopAsync();
-        Serve.Dispose();
-        Assert.Equal(0, exitCode);
-    }
+    /// <summary>Connects to the server's TCP listener, sends 4 bytes and times until they are back.</summary>
+    public Task<TimeSpan> TimeOneEchoAsync() => TimeOneEchoAsync(Tcp);
 }

@@ -21,7 +21,7 @@ public class DrainTests
             Assert.Equal(HttpStatusCode.OK, (await admin.Http.GetAsync("/readyz")).StatusCode);
 
             // The same path as Program's SIGINT/SIGTERM handler: the console's stop token.
-            var stopping = admin.Serve.StopAsync();
+            var stopping = admin.Run.StopAsync();
             var signalled = Stopwatch.StartNew();
             var (status, body) = await WaitForNotReadyAsync(admin.Http);
             var notReadyAfter = signalled.Elapsed;
@@ -37,12 +37,12 @@ public class DrainTests
 
             Assert.Equal(0, await stopping);
             Assert.True(signalled.Elapsed >= TimeSpan.FromMilliseconds(2900), $"stopped {signalled.Elapsed.TotalMilliseconds:F0} ms after the signal");
-            Assert.Contains("Draining: still accepting and echoing for 3 s, /readyz answers 503", admin.Serve.Output.Text, StringComparison.Ordinal);
+            Assert.Contains("Draining: still accepting and echoing for 3 s, /readyz answers 503", admin.Run.Output.Text, StringComparison.Ordinal);
         }
         finally
         {
             admin.Http.Dispose();
-            admin.Serve.Dispose();
+            admin.Run.Dispose();
         }
     }
 

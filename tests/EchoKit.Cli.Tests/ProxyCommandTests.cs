@@ -20,7 +20,7 @@ public class ProxyCommandTests
         var listen = IPEndPoint.Parse(await run.WaitForListenerAsync());
         var admin = IPEndPoint.Parse(await run.WaitForListenerAsync("admin"));
 
-        Assert.InRange(await ProxyDaemon.TimeOneEchoAsync(listen), TimeSpan.FromMilliseconds(450), CliRun.Timeout);
+        Assert.InRange(await AdminRun.TimeOneEchoAsync(listen), TimeSpan.FromMilliseconds(450), CliRun.Timeout);
         using var http = new HttpClient { BaseAddress = new Uri($"http://{admin}/"), Timeout = CliRun.Timeout };
         using var proxy = JsonDocument.Parse(await http.GetStringAsync("/proxies/proxy"));
         Assert.Equal(listen.ToString(), proxy.RootElement.GetProperty("listen").GetString());
@@ -30,7 +30,7 @@ public class ProxyCommandTests
         // Removed over the API: the echo no longer waits.
         using var removed = await http.DeleteAsync("/proxies/proxy/toxics/latency_upstream");
         Assert.Equal(HttpStatusCode.NoContent, removed.StatusCode);
-        Assert.InRange(await ProxyDaemon.TimeOneEchoAsync(listen), TimeSpan.Zero, TimeSpan.FromMilliseconds(450));
+        Assert.InRange(await AdminRun.TimeOneEchoAsync(listen), TimeSpan.Zero, TimeSpan.FromMilliseconds(450));
         Assert.Equal(0, await run.StopAsync());
         Assert.Contains("Relaying to " + upstream.EndPoints[0], run.Output.Text, StringComparison.Ordinal);
     }
@@ -75,7 +75,7 @@ public class ProxyCommandTests
 
         var listen = IPEndPoint.Parse(await run.WaitForListenerAsync());
 
-        await ProxyDaemon.TimeOneEchoAsync(listen);
+        await AdminRun.TimeOneEchoAsync(listen);
         Assert.Equal(0, await run.StopAsync());
     }
 }

@@ -26,7 +26,7 @@ public class ToxiproxyApiTests
         Assert.Equal(daemon.UpstreamText, root.GetProperty("upstream").GetString());
         Assert.True(root.GetProperty("enabled").GetBoolean());
         Assert.Equal(0, root.GetProperty("toxics").GetArrayLength());
-        await ProxyDaemon.TimeOneEchoAsync(listen);
+        await AdminRun.TimeOneEchoAsync(listen);
 
         var duplicate = await daemon.SendAsync("/proxies", $$"""{"name":"echo","listen":"127.0.0.1:0","upstream":"{{daemon.UpstreamText}}"}""");
         Assert.Equal((HttpStatusCode.Conflict, """{"error":"proxy already exists","status":409}"""), duplicate);

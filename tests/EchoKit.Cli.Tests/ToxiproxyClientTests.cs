@@ -29,7 +29,7 @@ public class ToxiproxyClientTests
         var listen = IPEndPoint.Parse(created.GetProperty("listen").GetString()!);
         Assert.NotEqual(0, listen.Port);
         Assert.Equal(listen.ToString(), (await ToxiproxyNodeClient.OkAsync(api, "get", "echo")).GetProperty("listen").GetString());
-        await ProxyDaemon.TimeOneEchoAsync(listen);
+        await AdminRun.TimeOneEchoAsync(listen);
 
         // Latency both ways: an echo through the proxy waits for both.
         var downstream = await ToxiproxyNodeClient.OkAsync(api, "add-latency", "echo", "downstream", $"{LatencyMs}");
@@ -38,7 +38,7 @@ public class ToxiproxyClientTests
         Assert.Equal("latency_upstream", upstream.GetProperty("name").GetString());
         Assert.Equal("upstream", upstream.GetProperty("stream").GetString());
         Assert.Equal(LatencyMs, upstream.GetProperty("attributes").GetProperty("latency").GetInt32());
-        Assert.InRange(await ProxyDaemon.TimeOneEchoAsync(listen), TimeSpan.FromMilliseconds(2 * LatencyMs - 50), CliRun.Timeout);
+        Assert.InRange(await AdminRun.TimeOneEchoAsync(listen), TimeSpan.FromMilliseconds(2 * LatencyMs - 50), CliRun.Timeout);
 
         var updated = await ToxiproxyNodeClient.OkAsync(api, "update-latency", "echo", "latency_downstream", "50");
         Assert.Equal(50, updated.GetProperty("attributes").GetProperty("latency").GetInt32());
@@ -49,7 +49,7 @@ public class ToxiproxyClientTests
         var gone = await ToxiproxyNodeClient.StepAsync(api, "toxic", "echo", "latency_upstream");
         Assert.False(gone.GetProperty("ok").GetBoolean());
         Assert.Contains("404", gone.GetProperty("error").GetString(), StringComparison.Ordinal);
-        Assert.InRange(await ProxyDaemon.TimeOneEchoAsync(listen), TimeSpan.Zero, TimeSpan.FromMilliseconds(LatencyMs - 50));
+        Assert.InRange(await AdminRun.TimeOneEchoAsync(listen), TimeSpan.Zero, TimeSpan.FromMilliseconds(LatencyMs - 50));
 
         // Disabled: nothing listens, the settings stay; enabled again: the same port.
         var disabled = await ToxiproxyNodeClient.OkAsync(api, "enable", "echo", "false");
@@ -58,7 +58,7 @@ public class ToxiproxyClientTests
         var enabled = await ToxiproxyNodeClient.OkAsync(api, "enable", "echo", "true");
         Assert.True(enabled.GetProperty("enabled").GetBoolean());
         Assert.Equal(listen.ToString(), enabled.GetProperty("listen").GetString());
-        await ProxyDaemon.TimeOneEchoAsync(listen);
+        await AdminRun.TimeOneEchoAsync(listen);
 
         // Reset: enabled again and no toxics.
         await ToxiproxyNodeClient.OkAsync(api, "add-latency", "echo", "downstream", $"{LatencyMs}");
@@ -66,10 +66,10 @@ public class ToxiproxyClientTests
         await ToxiproxyNodeClient.OkAsync(api, "reset");
         Assert.True((await ToxiproxyNodeClient.OkAsync(api, "get", "echo")).GetProperty("enabled").GetBoolean());
         Assert.Equal("[]", await daemon.Http.GetStringAsync("proxies/echo/toxics"));
-        Assert.InRange(await ProxyDaemon.TimeOneEchoAsync(listen), TimeSpan.Zero, TimeSpan.FromMilliseconds(LatencyMs - 50));
+        Assert.InRange(await AdminRun.TimeOneEchoAsync(listen), TimeSpan.Zero, TimeSpan.FromMilliseconds(LatencyMs - 50));
 
         var populated = await ToxiproxyNodeClient.OkAsync(api, "populate", "second", daemon.UpstreamText);
-        await ProxyDaemon.TimeOneEchoAsync(IPEndPoint.Parse(populated.GetProperty("second").GetProperty("listen").GetString()!));
+        await AdminRun.TimeOneEchoAsync(IPEndPoint.Parse(populated.GetProperty("second").GetProperty("listen").GetString()!));
         var all = await ToxiproxyNodeClient.OkAsync(api, "all");
         Assert.Equal(["echo", "second"], all.EnumerateObject().Select(p => p.Name).Order());
 
