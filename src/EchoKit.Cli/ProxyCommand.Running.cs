@@ -43,6 +43,12 @@ internal sealed partial class ProxyCommand
                 }
             }
 
+            if (parseResult.GetValue(_config) is { } file
+                && await StartConfiguredProxiesAsync(file, registry, console).ConfigureAwait(false) is { } configFailure)
+            {
+                return configFailure;
+            }
+
             if (parseResult.GetValue(_listen) is { } listen)
             {
                 if (await StartListenProxyAsync(parseResult, registry, listen, console).ConfigureAwait(false) is { } failure)

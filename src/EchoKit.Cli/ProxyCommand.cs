@@ -23,6 +23,7 @@ internal sealed partial class ProxyCommand
         "echokit proxy --listen 127.0.0.1:15432 --upstream db.internal:5432 --fault reset:after=2s,toxicity=0.1 --seed 42",
         "echokit proxy --admin 127.0.0.1:8474             # a Toxiproxy-compatible server: proxies made over HTTP",
         "echokit proxy --listen 127.0.0.1:16379 --upstream 127.0.0.1:6379 --admin 8474",
+        "echokit proxy --config proxies.json --admin 8474    # several named proxies, Toxiproxy's config format",
     ];
 
     private readonly Option<EndPoint> _listen = NewOption<EndPoint>("--listen", "endpoint", "Where the proxy listens: 127.0.0.1:16379, [::1]:16379, localhost:0 (port 0 picks one) or unix:/path. Needs --upstream.", (string text, out EndPoint value, out ValueError error) => ProxyAddresses.TryParseListen(text, out value!, out error));
@@ -64,7 +65,7 @@ internal sealed partial class ProxyCommand
             """)
         {
             options._listen, options._upstream, options._name, options._fault, options._seed, options._connectTimeout,
-            options._admin,
+            options._admin, options._config,
         };
         foreach (var flag in options._run.Flags)
         {
@@ -79,9 +80,9 @@ internal sealed partial class ProxyCommand
     private string? FindUsageProblem(ParseResult parseResult)
     {
         var listen = parseResult.IsGiven(_listen);
-        if (!listen && !parseResult.IsGiven(_admin))
+        if (!listen && !parseResult.IsGiven(_admin) && !parseResult.IsGiven(_config))
         {
-            return "give --listen and --upstream for one proxy, or --admin for Toxiproxy's API (or both)";
+            return "give --listen and --upstream for one proxy, --config for the proxies of a file, or --admin for Toxiproxy's API (or several)";
         }
 
         if (listen != parseResult.IsGiven(_upstream))

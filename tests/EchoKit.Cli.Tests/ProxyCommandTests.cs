@@ -36,6 +36,62 @@ public class ProxyCommandTests
     }
 
     [Fact]
+    public async Task Config_starts_several_named_proxies_in_Toxiproxys_format_with_their_toxics()
+    {
+        var options = new EchoServerOptions();
+        options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var upstream = new EchoServer(options);
+        await upstream.StartAsync();
+        var file = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(file, $$"""
+                [
+                  { "name": "fast", "listen": "127.0.0.1:0", "upstream": "{{upstream.EndPoints[0]}}" },
+                  { "name": "slow", "listen": "127.0.0.1:0", "upstream": "{{upstream.EndPoints[0]}}",
+                    "toxics": [ { "type": "latency", "attributes": { "latency": 400 } } ] },
+                  { "name": "off", "listen": "127.0.0.1:0", "upstream": "{{upstream.EndPoints[0]}}", "enabled": false }
+                ]
+                """);
+            using var run = CliRun.Start("proxy", "--config", file, "--admin", "127.0.0.1:0", "--quiet");
+            var admin = IPEndPoint.Parse(await run.WaitForListenerAsync("admin"));
+            using var http = new HttpClient { BaseAddress = new Uri($"http://{admin}/"), Timeout = CliRun.Timeout };
+            using var proxies = JsonDocument.Parse(await http.GetStringAsync("/proxies"));
+            IPEndPoint ListenOf(string name) => IPEndPoint.Parse(proxies.RootElement.GetProperty(name).GetProperty("listen").GetString()!);
+
+            Assert.False(proxies.RootElement.GetProperty("off").GetProperty("enabled").GetBoolean());
+            Assert.Equal("latency_downstream", proxies.RootElement.GetProperty("slow").GetProperty("toxics")[0].GetProperty("name").GetString());
+            Assert.InRange(await AdminRun.TimeOneEchoAsync(ListenOf("fast")), TimeSpan.Zero, TimeSpan.FromMilliseconds(400));
+            Assert.InRange(await AdminRun.TimeOneEchoAsync(ListenOf("slow")), TimeSpan.FromMilliseconds(400), CliRun.Timeout);
+            Assert.Equal(0, await run.StopAsync());
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Theory]
+    [InlineData("[{\"name\": \"a\", \"upstream\": \"127.0.0.1:9\"}, {\"name\": \"a\", \"upstream\": \"127.0.0.1:9\"}]", "the name 'a' is used twice")]
+    [InlineData("{\"name\": \"a\"}", "a JSON array of proxies")]
+    [InlineData("[{\"name\": \"a\", \"upstream\": \"127.0.0.1:9\", \"toxics\": [{\"type\": \"sideways\"}]}]", "invalid toxic type")]
+    public async Task A_bad_config_file_changes_nothing_and_says_why_with_exit_code_2(string json, string message)
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(file, json);
+            var (exitCode, _, error) = await CliRun.RunAsync("proxy", "--config", file);
+            Assert.Equal(EchoKitCommandLine.Usage, exitCode);
+            Assert.Contains(message, error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task A_listen_address_in_use_fails_with_a_message_saying_so_and_exit_code_1()
     {
         using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -53,7 +109,7 @@ public class ProxyCommandTests
     [InlineData("Invalid value 'nowhere' for --upstream", "proxy", "--listen", "127.0.0.1:0", "--upstream", "nowhere")]
     [InlineData("Invalid value '127.0.0.1:0' for --upstream", "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:0")]
     [InlineData("Invalid value 'lag:delay=1s' for --fault", "proxy", "--listen", "127.0.0.1:0", "--upstream", "db:5432", "--fault", "lag:delay=1s")]
-    [InlineData("give --listen and --upstream for one proxy, or --admin", "proxy")]
+    [InlineData("give --listen and --upstream for one proxy, --config for the proxies of a file, or --admin", "proxy")]
     [InlineData("--listen needs --upstream", "proxy", "--listen", "127.0.0.1:0")]
     [InlineData("--fault and --name apply to the proxy of --listen", "proxy", "--admin", "0", "--fault", "latency:delay=1s")]
     public async Task Bad_flags_are_usage_errors_naming_the_problem(string message, params string[] args)
