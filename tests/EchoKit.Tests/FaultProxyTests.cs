@@ -61,6 +61,29 @@ public sealed class FaultProxyTests
     }
 
     [Fact]
+    public async Task An_upstream_that_closes_first_passes_its_FIN_and_the_client_may_still_write()
+    {
+        // The real server echoes 3 bytes, then closes its side (FIN) and reads until the client closes.
+        await using var upstream = await FaultInjectionTests.StartAsync(["limit:bytes=3"], configure: null);
+        var upstreamClosed = new TaskCompletionSource<ConnectionClosedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        upstream.ConnectionClosed += (_, e) => upstreamClosed.TrySetResult(e);
+        await using var proxy = await StartProxyAsync(upstream.EndPoint());
+        using var client = await TestHelpers.ConnectAsync(proxy.EndPoint());
+
+        await client.SendAllAsync(new byte[] { 1, 2, 3, 4, 5 });
+        var (data, _, end) = await ReadAsync(client, 5);
+        Assert.Equal([1, 2, 3], data);
+        Assert.Equal(Ending.Closed, end);
+
+        // Half-closed: the client's side still carries bytes to the server until the client closes it.
+        await client.SendAllAsync(new byte[] { 6, 7 });
+        client.Shutdown(SocketShutdown.Send);
+        Assert.Equal(ConnectionCloseReason.FaultInjected, (await upstreamClosed.Task.WaitAsync(TestHelpers.Timeout)).Reason);
+        client.Dispose();
+        await WaitForPoolsAsync(proxy);
+    }
+
+    [Fact]
     public async Task An_upstream_that_resets_resets_the_client()
     {
         // The real server resets its connection half a second after accept.
