@@ -197,7 +197,7 @@ public sealed partial class EchoServer : IAsyncDisposable
             throw;
         }
 
-        _listeners.Publish(streamListeners, udpListeners, infos);
+        _listeners.Publish(streamListeners, udpListeners, infos, _udpProxies);
 
         // Measured with the listeners bound, so what they hold counts as open at start.
         _context.Descriptors = DescriptorGuard.Create(_context, streamListeners.Count);

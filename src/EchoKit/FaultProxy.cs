@@ -94,9 +94,15 @@ public sealed class FaultProxy : IAsyncDisposable
     /// <returns>A task that completes when the proxy has stopped.</returns>
     public ValueTask DisposeAsync() => _engine.DisposeAsync();
 
-    /// <summary>A consistent snapshot of the proxy's counters: connections, bytes received from clients and sent to them.</summary>
+    /// <summary>
+    /// A consistent snapshot of the proxy's counters, from the clients' side: connections, bytes received from clients
+    /// and sent to them, and for UDP the datagrams received from clients, sent back to them (<c>DatagramsEchoed</c>),
+    /// dropped by a rule in either direction (<c>DatagramsFaultDropped</c>) or from sources beyond the session cap
+    /// (<c>DatagramsBlocked</c>).
+    /// </summary>
+    /// <param name="transport">The transport whose listeners are counted; <see langword="null"/> (the default) counts every listener.</param>
     /// <returns>The counters at one instant.</returns>
-    public EchoServerStatistics GetStatistics() => _engine.GetStatistics();
+    public EchoServerStatistics GetStatistics(EchoTransport? transport = null) => _engine.GetStatistics(transport);
 
     /// <summary>Connections (two per relayed client) and buffers rented from the pools and not returned; for tests.</summary>
     internal (long Connections, long Buffers) PoolOutstanding => _engine.PoolOutstanding;

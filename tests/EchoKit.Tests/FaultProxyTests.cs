@@ -553,6 +553,14 @@ public sealed class UdpFaultProxyTests
             Assert.Equal([(byte)i, 1], await RoundTripAsync(first, [(byte)i, 1]));
             Assert.Equal([(byte)i, 2], await RoundTripAsync(second, [(byte)i, 2]));
         }
+
+        // Counted from the clients' side, as an echo listener counts: received from them, sent back to them.
+        var statistics = proxy.GetStatistics(EchoTransport.Udp);
+        Assert.Equal(40, statistics.DatagramsReceived);
+        Assert.Equal(40, statistics.DatagramsEchoed);
+        Assert.Equal(80, statistics.BytesReceived);
+        Assert.Equal(80, statistics.BytesSent);
+        Assert.Equal(0, statistics.DatagramsDropped);
     }
 
     [Fact]
@@ -575,7 +583,9 @@ public sealed class UdpFaultProxyTests
                 answered.Add(answer[0]);
             }
 
-            return string.Join(",", Enumerable.Range(0, 40).Where(i => !answered.Contains(i)));
+            var lost = Enumerable.Range(0, 40).Where(i => !answered.Contains(i)).ToList();
+            Assert.Equal(lost.Count, proxy.GetStatistics().DatagramsFaultDropped);
+            return string.Join(",", lost);
         }
 
         var run = await LostAsync();

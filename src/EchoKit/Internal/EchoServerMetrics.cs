@@ -154,7 +154,7 @@ internal sealed class EchoServerMetrics : IDisposable
     /// <summary>Datagram counts per UDP listener; dropped ones once per reason, tagged <c>echokit.drop_reason</c>.</summary>
     private static List<Measurement<long>> ObserveDatagrams(ServerListeners listeners, DatagramCount count)
     {
-        var udp = listeners.Udp;
+        var udp = listeners.UdpCounting;
         var measurements = new List<Measurement<long>>(udp.Count * (count == DatagramCount.Dropped ? 5 : 1));
         foreach (var listener in udp)
         {

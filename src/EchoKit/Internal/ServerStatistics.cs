@@ -46,7 +46,7 @@ internal sealed class ServerStatistics(ConnectionSet connections, ServerListener
         var datagrams = default(UdpCounters);
         if (transport is null or EchoTransport.Udp)
         {
-            foreach (var listener in listeners.Udp)
+            foreach (var listener in listeners.UdpCounting)
             {
                 datagrams.Add(listener.ReadCounters());
             }
@@ -69,7 +69,7 @@ internal sealed class ServerStatistics(ConnectionSet connections, ServerListener
     public Measurement<long>[] BytesPerListener(bool received)
     {
         var stream = listeners.Stream;
-        var udp = listeners.Udp;
+        var udp = listeners.UdpCounting;
         var measurements = new Measurement<long>[stream.Count + udp.Count];
         connections.Read(head =>
         {

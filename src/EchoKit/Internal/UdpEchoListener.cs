@@ -17,7 +17,7 @@ namespace EchoKit.Internal;
 /// UdpEchoListener.Slot.cs (the send and receive loop), UdpEchoListener.Receive.cs (what a receive yields) and
 /// UdpEchoListener.Faults.cs (the fault rules), and each counts into its own <see cref="UdpCounters"/>.
 /// </summary>
-internal sealed partial class UdpEchoListener : IDisposable, IEchoListener
+internal sealed partial class UdpEchoListener : IDisposable, IEchoListener, IUdpCounting
 {
     private readonly ServerContext _context;
     private readonly UdpEchoPolicy _policy;

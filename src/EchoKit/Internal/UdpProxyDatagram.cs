@@ -19,19 +19,17 @@ internal sealed class UdpProxyDatagram(UdpProxyListener.Direction direction, int
     public Span<byte> Payload => Buffer.AsSpan(0, Length);
 
     /// <summary>Sends it <paramref name="copies"/> times on: to the upstream, or back to the client.</summary>
-    public void Send(int copies)
-    {
-        for (var i = 0; i < copies; i++)
-        {
-            Session?.Send(direction.Stream, Buffer.AsSpan(0, Length));
-        }
-    }
+    public void Send(int copies) => Session?.Send(direction.Stream, Buffer.AsSpan(0, Length), copies);
 
     void IUdpHeldDatagram.Hold(int copies) => _copies = copies;
 
     void IUdpHeldDatagram.Release() => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
 
-    void IUdpHeldDatagram.DropAtStop() => direction.Return(this);
+    void IUdpHeldDatagram.DropAtStop()
+    {
+        direction.CountDropped();
+        direction.Return(this);
+    }
 
     void IThreadPoolWorkItem.Execute()
     {

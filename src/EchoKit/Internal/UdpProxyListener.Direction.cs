@@ -54,6 +54,9 @@ internal sealed partial class UdpProxyListener
             }
         }
 
+        /// <summary>A datagram of this direction dropped by a rule (or held when the proxy stopped).</summary>
+        public void CountDropped() => _owner.CountFaultDropped();
+
         public void Return(UdpProxyDatagram datagram)
         {
             datagram.Session = null;
@@ -113,6 +116,10 @@ internal sealed partial class UdpProxyListener
                     break;
                 case UdpFaultOutcome.Held:
                     // The path owns it until it releases it (or drops it at stop).
+                    break;
+                case UdpFaultOutcome.Dropped:
+                    CountDropped();
+                    Return(datagram);
                     break;
                 default:
                     Return(datagram);

@@ -57,23 +57,37 @@ internal sealed partial class UdpProxyListener
 
         public void Touch() => Volatile.Write(ref _lastActivity, Environment.TickCount64);
 
-        /// <summary>Sends one datagram on: to the upstream, or back to the client. A failed send is a lost datagram, as on any UDP path.</summary>
-        public void Send(FaultDirection stream, ReadOnlySpan<byte> datagram)
+        /// <summary>
+        /// Sends one datagram on, <paramref name="copies"/> times: to the upstream, or back to the client (counted). A
+        /// failed send is a lost datagram, as on any UDP path.
+        /// </summary>
+        public void Send(FaultDirection stream, ReadOnlySpan<byte> datagram, int copies)
         {
-            try
+            var sent = 0;
+            for (var i = 0; i < copies; i++)
             {
-                if (stream == FaultDirection.Upstream)
+                try
                 {
-                    _upstream.Send(datagram);
+                    if (stream == FaultDirection.Upstream)
+                    {
+                        _upstream.Send(datagram);
+                    }
+                    else
+                    {
+                        _owner._socket.SendTo(datagram, SocketFlags.None, ClientAddress);
+                    }
+
+                    sent++;
                 }
-                else
+                catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
                 {
-                    _owner._socket.SendTo(datagram, SocketFlags.None, ClientAddress);
+                    // The upstream refused (ICMP port unreachable), a buffer was full, or the session is closing.
                 }
             }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+
+            if (stream == FaultDirection.Downstream)
             {
-                // The upstream refused (ICMP port unreachable), a buffer was full, or the session is closing.
+                _owner.CountToClient(copies, sent, datagram.Length);
             }
         }
 

@@ -16,7 +16,7 @@ namespace EchoKit.Internal;
 /// <see cref="EchoServerOptions.IdleTimeout"/> without a datagram either way (60 s when none is set), and at most
 /// <see cref="EchoServerOptions.MaxConnections"/> exist: a datagram from a new source beyond that is dropped.
 /// </summary>
-internal sealed partial class UdpProxyListener : IDisposable
+internal sealed partial class UdpProxyListener : IDisposable, IUdpCounting
 {
     /// <summary>Holders per direction: the most datagrams one direction holds back at once (latency, reorder).</summary>
     private const int HoldersPerDirection = 256;
@@ -33,6 +33,13 @@ internal sealed partial class UdpProxyListener : IDisposable
     private readonly CancellationTokenSource _closed = new();
     private Task _receiving = Task.CompletedTask;
 
+    /// <summary>
+    /// As an echo listener counts, from the client's side: received from clients, sent back to them (<c>Echoed</c>, once
+    /// per datagram; bytes per copy), dropped by a rule in either direction (<c>FaultDropped</c>), a send that failed,
+    /// and datagrams from new sources beyond the session cap (<c>Blocked</c>). Written by several loops: Interlocked.
+    /// </summary>
+    private UdpCounters _counters;
+
     private UdpProxyListener(ServerContext context, Socket socket, IPEndPoint bound, EndPoint upstream)
     {
         _context = context;
@@ -40,6 +47,7 @@ internal sealed partial class UdpProxyListener : IDisposable
         _upstream = upstream;
         EndPoint = bound;
         var tags = EchoListener.CreateTags(bound, "udp");
+        Tags = tags;
         var seed = context.Faults.Seed;
         var sources = context.Options.Udp.MaxTrackedSources;
         ToUpstream = new Direction(this, FaultDirection.Upstream, tags, seed, sources);
@@ -50,6 +58,9 @@ internal sealed partial class UdpProxyListener : IDisposable
 
     /// <summary>The endpoint actually bound.</summary>
     public IPEndPoint EndPoint { get; }
+
+    /// <summary>Metric tags: <c>server.address</c>, <c>server.port</c>, <c>network.transport</c> = <c>udp</c>, <c>network.type</c>.</summary>
+    public TagList Tags { get; }
 
     /// <summary>Client to upstream: the <c>stream=upstream</c> rules.</summary>
     public Direction ToUpstream { get; }
@@ -138,8 +149,11 @@ internal sealed partial class UdpProxyListener : IDisposable
                 continue;
             }
 
+            Interlocked.Increment(ref _counters.Received);
+            Interlocked.Add(ref _counters.BytesReceived, received);
             if (SessionFor(source) is not { } session)
             {
+                Interlocked.Increment(ref _counters.Blocked);
                 ToUpstream.Return(datagram);
                 continue;
             }
@@ -147,6 +161,26 @@ internal sealed partial class UdpProxyListener : IDisposable
             ToUpstream.Forward(datagram, session, received);
         }
     }
+
+    public UdpCounters ReadCounters() => UdpCounters.Read(ref _counters);
+
+    /// <summary>A datagram that left for the client (<paramref name="copies"/> times, <paramref name="bytes"/> each; <paramref name="sent"/> of them went).</summary>
+    private void CountToClient(int copies, int sent, int bytes)
+    {
+        if (sent > 0)
+        {
+            Interlocked.Add(ref _counters.BytesSent, (long)sent * bytes);
+            Interlocked.Increment(ref _counters.Echoed);
+        }
+
+        if (sent < copies)
+        {
+            Interlocked.Increment(ref _counters.SendFailed);
+        }
+    }
+
+    /// <summary>A datagram a rule dropped (or a held one the stop dropped), in either direction.</summary>
+    private void CountFaultDropped() => Interlocked.Increment(ref _counters.FaultDropped);
 
     /// <summary>The session of <paramref name="source"/>, made on its first datagram; <see langword="null"/> at the session cap or when closed.</summary>
     private Session? SessionFor(SocketAddress source)
