@@ -37,7 +37,7 @@ public sealed class FaultProxy : IAsyncDisposable
 
     /// <summary>
     /// Raised when a client connection has been accepted, before its upstream connection is made, on a thread-pool
-    /// thread; <see cref="ConnectionAcceptedEventArgs.Faults"/> lists the client-to-server rules it got. A handler that throws is logged and ignored.
+    /// thread; <see cref="ConnectionAcceptedEventArgs.Faults"/> lists the rules it got, of both directions (each rule's <see cref="EchoFault.Stream"/> says which). A handler that throws is logged and ignored.
     /// </summary>
     public event EventHandler<ConnectionAcceptedEventArgs>? ConnectionAccepted
     {

@@ -357,12 +357,14 @@ public sealed class FaultProxyTests
     {
         await using var upstream = await TestHelpers.StartAsync();
         var asked = 0;
+        var accepted = new System.Collections.Concurrent.ConcurrentQueue<string>();
         await using var proxy = await StartProxyAsync(upstream.EndPoint(), configure: o => o.FaultSelector = c =>
         {
             Interlocked.Increment(ref asked);
             return c.ConnectionId % 2 == 0 ? [EchoFault.Parse("latency:delay=150ms,stream=upstream"), EchoFault.Parse("latency:delay=150ms")] : null;
         });
 
+        proxy.ConnectionAccepted += (_, e) => accepted.Enqueue(string.Join("; ", e.Faults));
         for (var i = 0; i < 4; i++)
         {
             using var client = await TestHelpers.ConnectAsync(proxy.EndPoint());
@@ -377,6 +379,9 @@ public sealed class FaultProxyTests
 
         await WaitForPoolsAsync(proxy);
         Assert.Equal(4, Volatile.Read(ref asked));
+
+        // The accepted event lists the rules of both directions.
+        Assert.Contains("latency:delay=150ms,stream=upstream; latency:delay=150ms", accepted);
     }
 
     [Fact]

@@ -125,5 +125,8 @@ internal sealed partial class StreamConnection
         _faultsVersion = plan.Current.Version;
         _selection = plan.Select(Id, listener, LocalEndPoint, RemoteEndPoint);
         Faults = plan.DecideWith(_selection, Id, listener, _stream);
+
+        // A proxied connection's downstream rules are decided now too, so the accepted event lists both directions'.
+        _downstreamFaults = _stream == FaultDirection.Upstream ? plan.DecideWith(_selection, Id, listener, FaultDirection.Downstream) : null;
     }
 }

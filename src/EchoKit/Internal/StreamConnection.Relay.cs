@@ -25,6 +25,14 @@ internal sealed partial class StreamConnection
     /// <summary>Where <see cref="Touch"/> marks activity: this object, or for a peer relay its primary, whose time limits see both directions.</summary>
     private StreamConnection _activity;
 
+    /// <summary>On the primary, from accept until its downstream relay starts: that relay's faults, decided with the primary's.</summary>
+    private ConnectionFaults? _downstreamFaults;
+
+    /// <summary>The rules the accepted event lists: a proxied connection's of both directions.</summary>
+    private IReadOnlyList<EchoFault>? AcceptedRules => _downstreamFaults is { } downstream
+        ? [.. Faults?.Rules ?? [], .. downstream.Rules]
+        : Faults?.Rules;
+
     /// <summary>On the primary: the relays still running; the one that brings it to 0 closes the connection.</summary>
     private int _relaysRunning;
 
@@ -105,7 +113,8 @@ internal sealed partial class StreamConnection
         BytesReceived = BytesSent = 0;
         _faultsChanged = 0;
         _faultsVersion = primary._faultsVersion;
-        Faults = Context.Faults.DecideWith(primary._selection, Id, primary.Listener, FaultDirection.Downstream);
+        Faults = primary._downstreamFaults;
+        primary._downstreamFaults = null;
         StartServing();
     }
 
@@ -188,6 +197,7 @@ internal sealed partial class StreamConnection
         _otherSocket?.Unbind();
         _activity = this;
         _selection = default;
+        _downstreamFaults = null;
         var peer = _peer;
         _peer = null;
         _stream = null;

@@ -251,7 +251,7 @@ internal sealed partial class StreamConnection : IStreamTransportOwner, IThreadP
     private void ReportAccepted()
     {
         EchoServerLog.ConnectionAccepted(Context.Logger, Id, RemoteEndPoint, LocalEndPoint);
-        Context.Server.RaiseConnectionAccepted(Id, LocalEndPoint, RemoteEndPoint, Faults?.Rules);
+        Context.Server.RaiseConnectionAccepted(Id, LocalEndPoint, RemoteEndPoint, AcceptedRules);
     }
 
     /// <summary>Marks activity (a completed receive or send, or the start of a drain) for the time limits.</summary>
