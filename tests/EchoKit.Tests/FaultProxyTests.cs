@@ -119,7 +119,9 @@ public sealed class FaultProxyTests
     public async Task An_upstream_that_is_not_there_closes_the_client_with_its_own_reason()
     {
         var nobody = FreeLoopbackPort();
-        await using var proxy = await StartProxyAsync(nobody);
+        using var meterFactory = new TransportMeterFactory();
+        using var durations = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<double>(meterFactory, "EchoKit", "echokit.proxy.connection.duration");
+        await using var proxy = await StartProxyAsync(nobody, configure: null, meterFactory: meterFactory);
         var closed = new TaskCompletionSource<ConnectionClosedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
         proxy.ConnectionClosed += (_, e) => closed.TrySetResult(e);
         using var client = await TestHelpers.ConnectAsync(proxy.EndPoint());
@@ -131,6 +133,9 @@ public sealed class FaultProxyTests
         Assert.Equal(ConnectionCloseReason.UpstreamUnavailable, e.Reason);
         Assert.Equal(SocketError.ConnectionRefused, e.SocketError);
         await WaitForPoolsAsync(proxy);
+
+        // Its own error.type on the proxy's connection duration.
+        Assert.Contains(durations.GetMeasurementSnapshot(), m => Equals(m.Tags["error.type"], "upstream_unavailable"));
     }
 
     [Fact]
@@ -516,7 +521,10 @@ public sealed class FaultProxyTests
 
     private static Task<FaultProxy> StartProxyAsync(EndPoint upstream, params string[] rules) => StartProxyAsync(upstream, configure: null, rules);
 
-    private static async Task<FaultProxy> StartProxyAsync(EndPoint upstream, Action<FaultProxyOptions>? configure, params string[] rules)
+    private static Task<FaultProxy> StartProxyAsync(EndPoint upstream, Action<FaultProxyOptions>? configure, params string[] rules) =>
+        StartProxyAsync(upstream, configure, meterFactory: null, rules);
+
+    private static async Task<FaultProxy> StartProxyAsync(EndPoint upstream, Action<FaultProxyOptions>? configure, System.Diagnostics.Metrics.IMeterFactory? meterFactory, params string[] rules)
     {
         var options = new FaultProxyOptions { Upstream = upstream, FaultSeed = 1 };
         options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
@@ -526,7 +534,7 @@ public sealed class FaultProxyTests
         }
 
         configure?.Invoke(options);
-        var proxy = new FaultProxy(options);
+        var proxy = new FaultProxy(options, meterFactory: meterFactory);
         await proxy.StartAsync();
         return proxy;
     }

@@ -204,6 +204,7 @@ internal sealed class EchoServerMetrics : IDisposable
         ConnectionCloseReason.SendTimeout => "send_timeout",
         ConnectionCloseReason.TlsHandshakeFailed => "tls_handshake_failed",
         ConnectionCloseReason.FaultInjected => "fault_injected",
+        ConnectionCloseReason.UpstreamUnavailable => "upstream_unavailable",
         _ => null,
     };
 
