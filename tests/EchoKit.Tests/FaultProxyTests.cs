@@ -56,7 +56,7 @@ public sealed class FaultProxyTests
         Assert.Equal(ConnectionCloseReason.ClientClosed, e.Reason);
         Assert.Equal(payload.Length, e.BytesReceived);
         Assert.Equal(payload.Length, e.BytesSent);
-        Assert.Same(proxy, Sender(proxy));
+        Assert.Same(proxy, await SenderAsync(proxy));
         await WaitForPoolsAsync(proxy);
     }
 
@@ -502,14 +502,13 @@ public sealed class FaultProxyTests
         Assert.Contains("stream='sideways' is not upstream or downstream", error.Message, StringComparison.Ordinal);
     }
 
-    private static object? Sender(FaultProxy proxy)
+    /// <summary>The sender of the accepted event of a new connection, awaited (a blocking wait here could starve the thread pool that raises it).</summary>
+    private static async Task<object?> SenderAsync(FaultProxy proxy)
     {
-        object? sender = null;
-        proxy.ConnectionAccepted += (s, _) => sender = s;
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        client.Connect(proxy.EndPoint());
-        SpinWait.SpinUntil(() => sender is not null, TestHelpers.Timeout);
-        return sender;
+        var sender = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        proxy.ConnectionAccepted += (s, _) => sender.TrySetResult(s);
+        using var client = await TestHelpers.ConnectAsync(proxy.EndPoint());
+        return await sender.Task.WaitAsync(TestHelpers.Timeout);
     }
 
     private static IPEndPoint FreeLoopbackPort()
