@@ -58,6 +58,7 @@ internal sealed partial class StreamConnection
 
         // A full fence between making the sink visible and testing for an abort, which tests them the other way round.
         Interlocked.Exchange(ref _sink, _otherSocket);
+
         // Aborted before the sink existed (a stop): nothing to connect for.
         ObjectDisposedException.ThrowIf(IsClosing, this);
 
@@ -119,8 +120,9 @@ internal sealed partial class StreamConnection
     }
 
     /// <summary>
-    /// A relay's graceful end after a fault's limit or close: FIN on its sink behind the bytes relayed, then the end of
-    /// the relay, which ends the other one too (there is nothing to drain: the peer's bytes would keep coming).
+    /// Where an echo connection would drain, a relay ends: after a <c>limit</c>, FIN on its sink behind the bytes relayed
+    /// and the end of this relay alone (the other direction still delivers what is in flight); after anything else, at
+    /// once, which ends both. There is no drain: the other direction's bytes would keep coming.
     /// </summary>
     private ConnectionPhase EndRelayStream()
     {
