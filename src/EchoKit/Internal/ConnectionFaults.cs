@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace EchoKit.Internal;
 
 /// <summary>
-/// The faults of one stream connection, decided at accept (<see cref="FaultPlan.Decide"/>): one
+/// The faults of one stream connection, decided at accept (<see cref="FaultPlan.DecideWith"/>): one
 /// <see cref="StreamFaultStage"/> per rule, the connection's random stream, the echo's current piece and bytes read,
 /// and its wake-ups on the <see cref="FaultClock"/>: the end of a park (a held echo, its next piece, a held close)
 /// and the connection's deadline (reset <c>after</c>, blackhole <c>close-after</c>). Allocated only for a faulted

@@ -53,15 +53,6 @@ internal sealed class FaultPlan
     }
 
     /// <summary>
-    /// The faults of stream connection <paramref name="id"/> (its accept ordinal) on <paramref name="listener"/>, or
-    /// <see langword="null"/> when none applies: from the selector when there is one and it answers, else from the
-    /// current rules. A selector that throws is logged and the connection gets no faults. A proxy's relay passes its
-    /// <paramref name="stream"/> (see <see cref="FaultRuleSet.Decide"/>).
-    /// </summary>
-    public ConnectionFaults? Decide(long id, EchoListener listener, EndPoint? local, EndPoint? remote, FaultDirection? stream = null) =>
-        DecideWith(Select(id, listener, local, remote), id, listener, stream);
-
-    /// <summary>
     /// The selector's answer for connection <paramref name="id"/>, asked once per connection (a proxy's two relays share
     /// it): <see cref="Selection.None"/> without a selector or when it answers <see langword="null"/> (the server's rules
     /// apply), <see cref="Selection.Failed"/> when it throws (logged; no faults).
@@ -86,7 +77,11 @@ internal sealed class FaultPlan
         }
     }
 
-    /// <summary>The faults of connection <paramref name="id"/> (or of one of its relays) given the selector's answer.</summary>
+    /// <summary>
+    /// The faults of stream connection <paramref name="id"/> (its accept ordinal) on <paramref name="listener"/> given
+    /// the selector's answer, or <see langword="null"/> when none applies: the selector's rules when it answered, else the
+    /// current rules. A proxy's relay passes its <paramref name="stream"/> (see <see cref="FaultRuleSet.Decide"/>).
+    /// </summary>
     public ConnectionFaults? DecideWith(Selection selection, long id, EchoListener listener, FaultDirection? stream)
     {
         if (selection.Failed)
