@@ -98,8 +98,9 @@ public sealed class RedisThroughProxyTests(RedisServerFixture redis, ITestOutput
     [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task A_reset_while_a_command_waits_fails_that_command_with_a_connection_error_not_a_hang()
     {
-        // Every connection is reset 1 s after the proxy accepted it: time enough to connect and set a key.
-        await using var proxy = await StartProxyAsync("reset:after=1s");
+        // Every connection is reset 3 s after the proxy accepted it: time enough to connect and set a key, even on a
+        // busy CI machine (with 1 s, a slow handshake was itself reset once).
+        await using var proxy = await StartProxyAsync("reset:after=3s");
         await using var client = await ConnectAsync(proxy, configure: o => o.AsyncTimeout = 10_000);
         var db = client.GetDatabase();
         var key = UniqueKey();
