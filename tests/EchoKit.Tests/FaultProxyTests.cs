@@ -566,7 +566,9 @@ public sealed class UdpFaultProxyTests
             Assert.Equal([(byte)i, 2], await RoundTripAsync(second, [(byte)i, 2]));
         }
 
-        // Counted from the clients' side, as an echo listener counts: received from them, sent back to them.
+        // Counted from the clients' side, as an echo listener counts: received from them, sent back to them. A datagram
+        // is counted once its send returned, which may be just after the client read it: wait for the last count.
+        await TestHelpers.WaitUntilAsync(() => proxy.GetStatistics(EchoTransport.Udp).DatagramsEchoed >= 40, "the last answer counted");
         var statistics = proxy.GetStatistics(EchoTransport.Udp);
         Assert.Equal(40, statistics.DatagramsReceived);
         Assert.Equal(40, statistics.DatagramsEchoed);
